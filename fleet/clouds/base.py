@@ -1,0 +1,84 @@
+"""The one contract every cloud module honours (fleet/clouds/aws.py, azure.py, gcp.py).
+
+Each cloud module exports, with the same names and signatures:
+
+    class Cluster(pulumi.ComponentResource):
+        def __init__(self, plan: ClusterPlan, hub_egress: pulumi.Output[list[str]] | None,
+                     opts: pulumi.ResourceOptions | None = None) -> None
+        handle: ClusterHandle           # set in __init__
+
+    def hub_identity(plan: ClusterPlan, handle: ClusterHandle,
+                     service_accounts: Sequence[ServiceAccountRef],
+                     parent: pulumi.Resource) -> HubIdentity
+        # a cloud identity for the hub's GitOps controllers (federated to those Kubernetes
+        # service accounts of the hub): IAM role + Pod Identity, managed identity + federated
+        # credentials, Google service account + Workload Identity binding
+
+    def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIdentity,
+                         parent: pulumi.Resource) -> SpokeAccess
+        # on a spoke of the SAME cloud as the hub: let `identity` administer the spoke keylessly
+        # (EKS access entry, AKS role assignment, GKE IAM binding) and say how Argo CD / Flux
+        # authenticate with it
+
+Nothing outside fleet/clouds/ knows which cloud a cluster is on; fleet.clouds.load(provider)
+imports only the module of that cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class ServiceAccountRef:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What every GitOps step needs from a cluster, whatever its cloud."""
+
+    name: str
+    provider: str  # aws | azure | gcp
+    location: str
+    endpoint: pulumi.Output[str]  # https:// API server URL used by the program
+    hub_server: pulumi.Output[str]  # address the hub uses (e.g. GKE Connect Gateway), often == endpoint
+    ca_data: pulumi.Output[str]  # base64 PEM CA bundle of hub_server ("" when it has a public CA)
+    kubeconfig: pulumi.Output[str]  # Pulumi secret; exec-plugin kubeconfig for people
+    oidc_issuer: pulumi.Output[str]
+    resource_id: pulumi.Output[str]  # EKS ARN / AKS ARM id / GKE projects/../clusters/.. id
+    account: pulumi.Output[str]  # AWS account id / Azure subscription id / GCP project id
+    egress_cidrs: pulumi.Output[list[str]]  # the cluster network's public egress, as /32 ranges
+    k8s_provider: k8s.Provider  # cluster_identifier=name, so kubeconfig rotation replaces nothing
+    ready: list[pulumi.Resource] = field(default_factory=list)  # to exist before Kubernetes objects
+    annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # cloud metadata for add-ons
+
+
+@dataclass(frozen=True)
+class HubIdentity:
+    """The cloud identity the hub's GitOps controllers run as."""
+
+    provider: str
+    principal: pulumi.Output[str]  # IAM role ARN / managed identity client id / service account email
+    details: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # e.g. tenant id, object id
+    resources: list[pulumi.Resource] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpokeAccess:
+    """How the hub reaches one spoke without a stored credential."""
+
+    # Fields of Argo CD's cluster `config` JSON other than tlsClientConfig (awsAuthConfig or
+    # execProviderConfig), as the Argo CD docs name them.
+    argocd_config: pulumi.Output[dict[str, Any]]
+    # Data of the ConfigMap that Flux's `spec.kubeConfig.configMapRef` points at
+    # (keys `provider`, `cluster`, `address`, optional `ca.crt`, `serviceAccountName`), or None
+    # when Flux cannot reach this cloud keylessly.
+    flux_config: pulumi.Output[dict[str, str]] | None
+    resources: list[pulumi.Resource] = field(default_factory=list)

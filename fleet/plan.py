@@ -1,0 +1,567 @@
+"""Expansion: ClusterSets + ClusterTemplates -> one frozen ClusterPlan per cluster.
+
+Every decision the program makes lives here, in pure functions: names, address ranges, labels,
+identity, versions, sizes, GitOps paths and the hub relation. Nothing here imports Pulumi.
+
+Stability rules (tested with hypothesis):
+- a cluster's name depends only on (ClusterSet name, region entry name, index in the entry);
+- a cluster's address block depends only on (cloud location, slot offset, index), through the
+  append-only block table of fleet.spec.regions, never on list positions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+
+from fleet.problems import Problem, did_you_mean
+from fleet.settings import StackSettings, environment_for_stack
+from fleet.spec import versions
+from fleet.spec.load import Declaration, Located
+from fleet.spec.models import ClusterSet, ClusterTemplate, NodePool
+from fleet.spec.regions import Location, locations_of, resolve_location
+
+SUPERNET = ipaddress.ip_network("10.0.0.0/8")
+CLUSTER_PREFIX = 19  # one /19 per cluster: nodes /21, services /21, pods /20
+SLOTS_PER_LOCATION = 16
+HUB_SLOT = 15
+MAX_CLUSTERS_PER_ENTRY = 15
+
+# Longest cluster name each managed service accepts (GKE: 40, AKS: 63, EKS: 100).
+NAME_LIMITS = {"aws": 100, "azure": 63, "gcp": 40}
+
+# Add-ons that GitOps installs, as the enable_<addon> labels gitops-bridge ApplicationSets select on.
+POLICY_ENGINE_ADDONS = {"OPA": "enable_gatekeeper", "Kyverno": "enable_kyverno"}
+# Where Cilium is part of the managed dataplane it is not an add-on GitOps installs.
+CILIUM_IS_ADDON = {"aws": True, "azure": False, "gcp": False}
+
+
+def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(sorted(mapping.items())))
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class NodePoolPlan:
+    name: str
+    size: str
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+    system: bool
+    labels: Mapping[str, str]
+    taints: tuple[Taint, ...]
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    block: str  # the cluster's whole /19
+    node_cidr: str  # VPC / VNet / primary subnet range
+    service_cidr: str
+    pod_cidr: str
+    zones: tuple[str, ...]
+    private_subnets: tuple[str, ...]  # one per zone, inside node_cidr
+    public_subnets: tuple[str, ...]  # one per zone, inside node_cidr (load balancers, NAT)
+
+    @property
+    def dns_service_ip(self) -> str:
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    mode: str  # private | authorized | dns
+    authorized_cidrs: tuple[str, ...]  # declared networks + CI runners (hub egress added at deploy)
+    allow_hub_egress: bool
+
+
+@dataclass(frozen=True)
+class GitOpsPlan:
+    engine: str  # flux | argocd
+    repository_url: str
+    revision: str
+    environment_path: str  # synced by every cluster of the environment: zero touch
+    cluster_path: str  # optional per-cluster folder, used when it exists
+    flux_version: str
+    flux_operator_chart_version: str
+    argocd_chart_version: str
+    private_repository: bool
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    name: str
+    role: str  # hub | spoke
+    cluster_set: str
+    environment: str
+    region: str  # region entry name (the hub: its declared location)
+    index: int  # position within the region entry (0 for the hub)
+    provider: str
+    location: str
+    template: str
+    kubernetes_version: str  # MAJOR.MINOR as the clouds take it
+    node_pools: tuple[NodePoolPlan, ...]
+    network: NetworkPlan
+    endpoint: EndpointPlan
+    cni: str
+    service_type: str
+    policy_engine: str
+    image_scanning: bool
+    prometheus: bool
+    opentelemetry: bool
+    secrets_encryption: bool
+    labels: Mapping[str, str]  # registration labels: CONTRACTS section 2 + enable_<addon>
+    identity: Mapping[str, str]  # cluster-identity ConfigMap data
+    tags: Mapping[str, str]  # cloud resource tags/labels
+    gitops: GitOpsPlan
+    hub: str | None  # name of the hub cluster (None for the hub itself, or no hub)
+    hub_provider: str | None
+    hub_engine: str | None
+    protect: bool  # Pulumi protect and the cloud's deletion protection
+    load_balancing: Mapping[str, str]
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role == "hub"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    clusters: tuple[ClusterPlan, ...]
+
+    @property
+    def hubs(self) -> tuple[ClusterPlan, ...]:
+        return tuple(c for c in self.clusters if c.is_hub)
+
+    def spokes_of(self, hub: ClusterPlan) -> tuple[ClusterPlan, ...]:
+        return tuple(c for c in self.clusters if c.hub == hub.name)
+
+    def providers(self) -> set[str]:
+        return {c.provider for c in self.clusters}
+
+
+# --- expansion -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    settings: StackSettings
+    stack: str
+    today: date
+    templates: Mapping[str, Located]
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, where: Located, path: str, message: str) -> None:
+        self.problems.append(Problem(where.source, where.ident, path, message))
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One cluster to be, before its plan is assembled."""
+
+    name: str
+    role: str
+    region: str
+    index: int
+    provider: str
+    location: Location
+    template: Located
+    labels: Mapping[str, str]
+    block: ipaddress.IPv4Network
+    where: str  # field path of the declaring entry, for messages
+
+
+def expand(declaration: Declaration, settings: StackSettings, stack: str,
+           today: date | None = None) -> tuple[FleetPlan, list[Problem]]:
+    """All clusters of all ClusterSets, or the problems that stop us (all of them)."""
+    context = _Context(settings, stack, today or date.today(), declaration.templates)
+    if not declaration.cluster_sets:
+        context.problems.append(Problem("", "", "", "no ClusterSet document found in the declaration"))
+    clusters: list[ClusterPlan] = []
+    for located in declaration.cluster_sets:
+        clusters += _expand_set(located, context)
+    _check_unique_names(clusters, declaration, context)
+    if context.problems:
+        return FleetPlan(()), sorted(set(context.problems))
+    return FleetPlan(tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))), []
+
+
+def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    members = _hub_member(located, context) + _spoke_members(located, context)
+    if cluster_set.spec.repository is None and context.settings.repository is None:
+        context.problem(located, "spec.repository",
+                        "no fleet repository: set spec.repository.url here or fleet:repository in the stack")
+    _check_blocks(members, located, context)
+    hub = next((m for m in members if m.role == "hub"), None)
+    environment = (cluster_set.spec.environment or context.settings.environment
+                   or environment_for_stack(context.stack))
+    plans = []
+    for member in members:
+        plan = _plan_member(member, cluster_set, environment, hub, context, located)
+        if plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def _hub_member(located: Located, context: _Context) -> list[_Member]:
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    hub = cluster_set.spec.hub
+    if hub is None:
+        return []
+    template = _template(hub.template, located, "spec.hub.template", context)
+    location = _location(hub.provider, hub.location, None, located, "spec.hub.location", context)
+    if template is None or location is None:
+        return []
+    name = hub.name or f"{cluster_set.metadata.name}-hub"
+    block = _nth_block(location.block * SLOTS_PER_LOCATION + HUB_SLOT)
+    return [_Member(name, "hub", hub.location, 0, hub.provider, location, template, hub.labels, block, "spec.hub")]
+
+
+def _spoke_members(located: Located, context: _Context) -> list[_Member]:
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    members: list[_Member] = []
+    seen: dict[str, int] = {}
+    for position, entry in enumerate(cluster_set.spec.regions):
+        where = f"spec.regions[{position}]"
+        if entry.name in seen:
+            context.problem(located, f"{where}.name",
+                            f"duplicate region name '{entry.name}' (also spec.regions[{seen[entry.name]}])")
+            continue
+        seen[entry.name] = position
+        provider = entry.provider or context.settings.default_provider
+        template = _template(entry.template, located, f"{where}.template", context)
+        location = _location(provider, entry.name, entry.location, located, f"{where}.location", context)
+        count_ok = _check_count(entry.clusters, entry.network.slot_offset, located, where, context)
+        blocks = _entry_blocks(entry, location, located, where, context) if location and count_ok else None
+        if template is None or location is None or blocks is None:
+            continue
+        for index in range(entry.clusters):
+            name = f"{cluster_set.metadata.name}-{entry.name}-{index + 1:02d}"
+            members.append(_Member(name, "spoke", entry.name, index, provider, location, template,
+                                   entry.labels, blocks[index], where))
+    return members
+
+
+def _template(name: str, located: Located, path: str, context: _Context) -> Located | None:
+    template = context.templates.get(name)
+    if template is None:
+        known = sorted(context.templates)
+        hint = did_you_mean(name, known)
+        listing = f"; known templates: {', '.join(known)}" if known and not hint else ""
+        if not known:
+            listing = "; no ClusterTemplate documents were loaded"
+        context.problem(located, path, f"unknown template '{name}'{hint}{listing}")
+    return template
+
+
+def _location(provider: str, region_name: str, location: str | None, located: Located, path: str,
+              context: _Context) -> Location | None:
+    if provider not in ("aws", "azure", "gcp"):
+        context.problem(located, path.rsplit(".", 1)[0] + ".provider",
+                        f"unknown provider '{provider}'{did_you_mean(provider, ['aws', 'azure', 'gcp'])}; "
+                        "expected 'aws', 'azure' or 'gcp'")
+        return None
+    found = resolve_location(provider, region_name, location)
+    if found is None:
+        wanted = location or region_name
+        known = locations_of(provider)
+        context.problem(
+            located, path,
+            f"'{wanted}' is not a {provider} region{did_you_mean(wanted, known)}; set location to one of "
+            f"{', '.join(known)} (or use an alias such as us-east, eu-west)",
+        )
+    return found
+
+
+def _check_count(count: int, offset: int, located: Located, where: str, context: _Context) -> bool:
+    if count < 1:
+        context.problem(located, f"{where}.clusters", f"must be at least 1, got {count}")
+        return False
+    if count + offset > MAX_CLUSTERS_PER_ENTRY:
+        context.problem(
+            located, f"{where}.clusters",
+            f"{count} clusters from slot {offset} exceed the {MAX_CLUSTERS_PER_ENTRY} address slots of one "
+            "location; split the entry into two region entries (the second with network.slotOffset) or "
+            "set network.cidr",
+        )
+        return False
+    return True
+
+
+def _nth_block(slot: int) -> ipaddress.IPv4Network:
+    size = 2 ** (32 - CLUSTER_PREFIX)
+    return ipaddress.ip_network((int(SUPERNET.network_address) + slot * size, CLUSTER_PREFIX))
+
+
+def _entry_blocks(entry, location: Location, located: Located, where: str,
+                  context: _Context) -> list[ipaddress.IPv4Network] | None:
+    if entry.network.cidr is None:
+        first = location.block * SLOTS_PER_LOCATION + entry.network.slot_offset
+        return [_nth_block(first + i) for i in range(entry.clusters)]
+    explicit = ipaddress.ip_network(entry.network.cidr)
+    if explicit.prefixlen > CLUSTER_PREFIX or explicit.num_addresses < entry.clusters * 2 ** (32 - CLUSTER_PREFIX):
+        needed = CLUSTER_PREFIX - (entry.clusters - 1).bit_length()
+        context.problem(located, f"{where}.network.cidr",
+                        f"{explicit} is too small for {entry.clusters} cluster(s): each needs a "
+                        f"/{CLUSTER_PREFIX}, so use a /{needed} or larger")
+        return None
+    return list(explicit.subnets(new_prefix=CLUSTER_PREFIX))[: entry.clusters]
+
+
+def _check_blocks(members: Sequence[_Member], located: Located, context: _Context) -> None:
+    ordered = sorted(members, key=lambda m: (int(m.block.network_address), m.name))
+    for previous, current in zip(ordered, ordered[1:]):
+        if previous.block.overlaps(current.block):
+            context.problem(
+                located, f"{current.where}.network",
+                f"address block {current.block} of cluster '{current.name}' overlaps {previous.block} of "
+                f"cluster '{previous.name}' ({previous.where}); give one entry a network.slotOffset past the "
+                "other's clusters, or an explicit network.cidr",
+            )
+
+
+def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub: _Member | None,
+                 context: _Context, located: Located) -> ClusterPlan | None:
+    template = member.template.model
+    assert isinstance(template, ClusterTemplate)
+    spec = template.spec
+    ok = _check_template_on_cloud(member, template, environment, context, located)
+    limit = NAME_LIMITS[member.provider]
+    if len(member.name) > limit:
+        context.problem(located, f"{member.where}.name",
+                        f"cluster name '{member.name}' is {len(member.name)} characters; {member.provider} "
+                        f"allows at most {limit}: shorten the ClusterSet or region entry name")
+        ok = False
+    if not ok:
+        return None
+    labels = _registration_labels(member, cluster_set, environment, template)
+    identity = _identity(member, cluster_set, environment, template)
+    hub_template = hub.template.model if hub else None
+    return ClusterPlan(
+        name=member.name,
+        role=member.role,
+        cluster_set=cluster_set.metadata.name,
+        environment=environment,
+        region=member.region,
+        index=member.index,
+        provider=member.provider,
+        location=member.location.name,
+        template=template.metadata.name,
+        kubernetes_version=_minor(spec.version),
+        node_pools=_node_pools(spec.node_pools),
+        network=_network(member.block, member.location.zones),
+        endpoint=EndpointPlan(
+            mode=spec.networking.api_access,
+            authorized_cidrs=tuple(dict.fromkeys([*spec.networking.authorized_networks,
+                                                  *context.settings.ci_runner_cidrs])),
+            allow_hub_egress=member.role == "spoke" and hub is not None,
+        ),
+        cni=spec.networking.cni,
+        service_type=spec.networking.service_type,
+        policy_engine=spec.security.policy_engine,
+        image_scanning=spec.security.image_scanning,
+        prometheus=spec.observability.prometheus,
+        opentelemetry=spec.observability.opentelemetry,
+        secrets_encryption=spec.security.secrets_encryption,
+        labels=_frozen(labels),
+        identity=_frozen(identity),
+        tags=_frozen(_tags(member, cluster_set, environment, template)),
+        gitops=_gitops(member, cluster_set, environment, template, context.settings),
+        hub=hub.name if hub and member.role == "spoke" else None,
+        hub_provider=hub.provider if hub and member.role == "spoke" else None,
+        hub_engine=(hub_template.spec.gitops.engine
+                    if isinstance(hub_template, ClusterTemplate) and member.role == "spoke" else None),
+        protect=context.settings.protect if context.settings.protect is not None
+        else environment == "production",
+        load_balancing=_frozen({"mode": cluster_set.spec.load_balancing.mode,
+                                "algorithm": cluster_set.spec.load_balancing.algorithm}),
+    )
+
+
+def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environment: str,
+                             context: _Context, located: Located) -> bool:
+    spec = template.spec
+    tpl = member.template
+    used_by = f" (used by {located.ident} {member.where})"
+    ok = True
+    message = versions.check_version(member.provider, spec.version, context.today)
+    if message:
+        context.problem(tpl, "spec.version", message + used_by)
+        ok = False
+    if spec.networking.api_access == "dns" and member.provider != "gcp":
+        context.problem(tpl, "spec.networking.apiAccess",
+                        f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, but this template runs on "
+                        f"{member.provider}{used_by}; use 'private' or 'authorized'")
+        ok = False
+    if environment == "production" and "0.0.0.0/0" in spec.networking.authorized_networks:
+        context.problem(tpl, "spec.networking.authorizedNetworks",
+                        f"0.0.0.0/0 opens the API endpoint to the whole internet, not allowed in "
+                        f"production{used_by}; list the networks that need access")
+        ok = False
+    names = [p.name for p in spec.node_pools]
+    for position, pool in enumerate(spec.node_pools):
+        where = f"spec.nodePools[{position}]"
+        if names.count(pool.name) > 1 and names.index(pool.name) != position:
+            context.problem(tpl, f"{where}.name", f"duplicate node pool name '{pool.name}'")
+            ok = False
+        if len(pool.name) > 12:
+            context.problem(tpl, f"{where}.name",
+                            f"node pool name '{pool.name}' is longer than 12 characters (AKS limit)")
+            ok = False
+        if pool.min > pool.max:
+            context.problem(tpl, f"{where}.min", f"min ({pool.min}) is greater than max ({pool.max})")
+            ok = False
+    return ok
+
+
+def _minor(version: str) -> str:
+    parsed = versions.parse_version(version)
+    assert parsed is not None  # checked before
+    return f"{parsed[0]}.{parsed[1]}"
+
+
+SYSTEM_POOL = NodePool(name="system", size="medium", min=2, max=4, system=True)
+GENERAL_POOL = NodePool(name="general", size="large", min=2, max=10)
+
+
+def _node_pools(pools: Sequence[NodePool]) -> tuple[NodePoolPlan, ...]:
+    chosen = list(pools) or [GENERAL_POOL]
+    if not any(p.system for p in chosen):
+        chosen = [SYSTEM_POOL, *chosen]
+    return tuple(
+        NodePoolPlan(
+            name=p.name, size=p.size, min_nodes=p.min, max_nodes=p.max, spot=p.spot, system=p.system,
+            labels=_frozen({**p.labels, "fleet.example.com/pool": p.name}),
+            taints=tuple(Taint(t.key, t.value, t.effect) for t in p.taints)
+            + ((Taint("CriticalAddonsOnly", "true", "NoSchedule"),) if p.system else ()),
+        )
+        for p in chosen
+    )
+
+
+def _network(block: ipaddress.IPv4Network, zones: tuple[str, ...]) -> NetworkPlan:
+    nodes, services, pods = _split(block)
+    zones = zones[:3]
+    private = list(nodes.subnets(new_prefix=23))[: len(zones)]
+    public_space = list(nodes.subnets(new_prefix=23))[3]
+    public = list(public_space.subnets(new_prefix=25))[: len(zones)]
+    return NetworkPlan(
+        block=str(block), node_cidr=str(nodes), service_cidr=str(services), pod_cidr=str(pods),
+        zones=zones, private_subnets=tuple(map(str, private)), public_subnets=tuple(map(str, public)),
+    )
+
+
+def _split(block: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Network, ...]:
+    halves = list(block.subnets(prefixlen_diff=1))
+    nodes, services = halves[0].subnets(prefixlen_diff=1)
+    return nodes, services, halves[1]
+
+
+def _addon_labels(provider: str, template: ClusterTemplate) -> dict[str, str]:
+    spec = template.spec
+    enabled = {
+        POLICY_ENGINE_ADDONS.get(spec.security.policy_engine, ""): True,
+        "enable_trivy_operator": spec.security.image_scanning,
+        "enable_kube_prometheus_stack": spec.observability.prometheus,
+        "enable_opentelemetry_operator": spec.observability.opentelemetry,
+        "enable_cilium": spec.networking.cni == "cilium" and CILIUM_IS_ADDON[provider],
+    }
+    return {key: "true" for key, on in enabled.items() if key and on}
+
+
+def _registration_labels(member: _Member, cluster_set: ClusterSet, environment: str,
+                         template: ClusterTemplate) -> dict[str, str]:
+    return {
+        **member.labels,
+        **_addon_labels(member.provider, template),
+        "purpose": "management" if member.role == "hub" else "workload",
+        "env": environment,
+        "region": member.region,
+        "cloud": member.provider,
+        "cluster-set": cluster_set.metadata.name,
+        "template": template.metadata.name,
+        "engine": template.spec.gitops.engine,
+        "service-type": template.spec.networking.service_type,
+    }
+
+
+def _identity(member: _Member, cluster_set: ClusterSet, environment: str,
+              template: ClusterTemplate) -> dict[str, str]:
+    identity = {
+        "CLUSTER_NAME": member.name,
+        "REGION": member.region,
+        "ENVIRONMENT": environment,
+        "CLOUD": member.provider,
+        "LOCATION": member.location.name,
+        "CLUSTER_SET": cluster_set.metadata.name,
+        "CLUSTER_ROLE": member.role,
+        "TEMPLATE": template.metadata.name,
+        "SERVICE_TYPE": template.spec.networking.service_type,
+        "KUBERNETES_VERSION": _minor(template.spec.version),
+    }
+    if "compliance" in member.labels:
+        identity["COMPLIANCE"] = member.labels["compliance"]
+    return identity
+
+
+def _tags(member: _Member, cluster_set: ClusterSet, environment: str,
+          template: ClusterTemplate) -> dict[str, str]:
+    return {
+        **member.labels,
+        "fleet-cluster": member.name,
+        "purpose": "management" if member.role == "hub" else "workload",
+        "env": environment,
+        "region": member.region,
+        "cloud": member.provider,
+        "cluster-set": cluster_set.metadata.name,
+        "template": template.metadata.name,
+        "managed-by": "fleet",
+    }
+
+
+def _gitops(member: _Member, cluster_set: ClusterSet, environment: str, template: ClusterTemplate,
+            settings: StackSettings) -> GitOpsPlan:
+    repository = cluster_set.spec.repository or settings.repository
+    base = settings.repository_path.strip("/")
+    prefix = f"{base}/" if base else ""
+    return GitOpsPlan(
+        engine=template.spec.gitops.engine,
+        repository_url=repository.url if repository else "",
+        revision=repository.revision if repository else "main",
+        environment_path=f"{prefix}clusters/{environment}",
+        cluster_path=f"{prefix}clusters/{environment}/{member.name}",
+        flux_version=settings.flux.version,
+        flux_operator_chart_version=settings.flux.operator_chart_version,
+        argocd_chart_version=settings.argocd.chart_version,
+        private_repository=settings.git_token is not None,
+    )
+
+
+def _check_unique_names(clusters: Sequence[ClusterPlan], declaration: Declaration, context: _Context) -> None:
+    seen: dict[str, ClusterPlan] = {}
+    for cluster in clusters:
+        first = seen.setdefault(cluster.name, cluster)
+        if first is not cluster:
+            owner = next((c for c in declaration.cluster_sets if c.model.metadata.name == cluster.cluster_set), None)
+            context.problems.append(Problem(
+                owner.source if owner else "", owner.ident if owner else "", "metadata.name",
+                f"cluster name '{cluster.name}' is produced twice (ClusterSet/{first.cluster_set} and "
+                f"ClusterSet/{cluster.cluster_set}); rename a ClusterSet or region entry",
+            ))

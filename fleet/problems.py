@@ -1,0 +1,58 @@
+"""Problems are values: collected, sorted and reported together, never raised one by one."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the declaration, located as precisely as we can."""
+
+    file: str
+    document: str  # "Kind/name", or "" when the problem is about a whole file
+    path: str  # field path such as "spec.regions[1].template", or "" for the whole document
+    message: str
+
+    def __str__(self) -> str:
+        parts = [self.file or "<declaration>"]
+        if self.document:
+            parts.append(self.document)
+        if self.path:
+            parts.append(self.path)
+        return ": ".join(parts + [self.message])
+
+
+class DeclarationError(Exception):
+    """Raised at the program's edge (never inside the core) when problems were found."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(sorted(set(problems), key=_report_order))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _report_order(problem: Problem) -> tuple[str, str, str, str]:
+    return (problem.file, problem.document, problem.path, problem.message)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a close choice exists, else ''."""
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def one_of(choices: Iterable[str]) -> str:
+    return ", ".join(f"'{c}'" for c in sorted(set(choices)))
+
+
+def field_path(location: Sequence[str | int]) -> str:
+    """('spec', 'regions', 1, 'template') -> 'spec.regions[1].template'."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text

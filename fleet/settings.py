@@ -1,0 +1,98 @@
+"""Stack settings: the `fleet:*` keys of Pulumi.<stack>.yaml, as one typed, pure value.
+
+The same function reads them under `pulumi up` (values from pulumi.Config) and offline (values
+from the YAML file), so both paths decide the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from fleet.problems import Problem
+from fleet.spec.load import problem_from_error
+from fleet.spec.models import Cidr, DnsLabel, FleetRepository, _Model
+
+NAMESPACE = "fleet"
+
+# Stack names that imply an environment when fleet:environment is not set.
+_STACK_ENVIRONMENTS = {"prod": "production", "production": "production", "staging": "staging",
+                       "stage": "staging", "dev": "development"}
+
+
+class FluxSettings(_Model):
+    version: str = Field("2.7.x", description="Flux distribution version (FluxInstance spec.distribution.version).")
+    operator_chart_version: str = Field("0.33.0", description="flux-operator Helm chart version.")
+
+
+class ArgoCDSettings(_Model):
+    chart_version: str = Field("9.1.4", description="argo-cd Helm chart version.")
+
+
+class AdminSettings(_Model):
+    aws: list[str] = Field(default_factory=list, description="IAM role/user ARNs given cluster-admin (access entries).")
+    azure: list[str] = Field(default_factory=list, description="Entra ID group object IDs given cluster-admin.")
+    gcp: list[str] = Field(default_factory=list, description="IAM members (group:..., user:...) given container.admin.")
+
+
+class StackSettings(_Model):
+    declarations: list[str] = Field(
+        default_factory=list,
+        description="Declaration files (paths or globs relative to the project) holding ClusterTemplate "
+        "and ClusterSet documents.",
+    )
+    documents: list[dict[str, Any]] = Field(
+        default_factory=list, description="Declaration documents written inline in the stack config."
+    )
+    environment: DnsLabel | None = Field(None, description="Default environment of ClusterSets without one.")
+    default_provider: str = Field("aws", description="Cloud of region entries that name none.")
+    repository: FleetRepository | None = Field(None, description="Default fleet repository.")
+    repository_path: str = Field("gitops", description="Folder of the fleet repository holding clusters/.")
+    git_token: Any = Field(None, description="Secret token for a private fleet repository (set with --secret).")
+    ci_runner_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Egress ranges of the machines that run `pulumi up`; added to every cluster's "
+        "authorized networks so the program can configure clusters.",
+    )
+    admins: AdminSettings = Field(default_factory=AdminSettings, description="Human administrators per cloud.")
+    flux: FluxSettings = Field(default_factory=FluxSettings, description="Flux versions.")
+    argocd: ArgoCDSettings = Field(default_factory=ArgoCDSettings, description="Argo CD versions.")
+    gcp_project: str | None = Field(None, description="GCP project for GKE clusters (else gcp:project).")
+    protect: bool | None = Field(
+        None, description="Force Pulumi protect on/off; by default production clusters are protected."
+    )
+
+
+SETTING_KEYS: tuple[str, ...] = tuple(
+    info.alias or name for name, info in StackSettings.model_fields.items()
+)
+SECRET_KEYS = frozenset({"gitToken"})
+
+
+def environment_for_stack(stack: str) -> str:
+    return _STACK_ENVIRONMENTS.get(stack, stack)
+
+
+def parse_settings(values: Mapping[str, Any], source: str) -> tuple[StackSettings, list[Problem]]:
+    """`values` maps un-namespaced keys (e.g. 'declarations') to decoded config values."""
+    unknown = [k for k in values if k not in SETTING_KEYS]
+    problems = [
+        Problem(source, "", f"config.{NAMESPACE}:{key}", f"unknown setting; expected one of "
+                f"{', '.join(SETTING_KEYS)}")
+        for key in unknown
+    ]
+    known = {k: v for k, v in values.items() if k in SETTING_KEYS}
+    try:
+        return StackSettings.model_validate(known), problems
+    except ValidationError as error:
+        problems += [
+            _settings_problem(source, problem_from_error(source, "", StackSettings, e))
+            for e in error.errors()
+        ]
+        return StackSettings(), problems
+
+
+def _settings_problem(source: str, problem: Problem) -> Problem:
+    return Problem(source, "", f"config.{NAMESPACE}:{problem.path}", problem.message)

@@ -1,0 +1,255 @@
+"""The declaration language: ClusterTemplate (a blueprint) and ClusterSet (where and how many).
+
+These pydantic models are the documentation: every field's description feeds `fleet schema`,
+editor completion and the README reference. They check shape only; cross-document rules
+(templates exist, ranges do not overlap, ...) live in fleet.plan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_VERSIONS = ("fleet.example.com/v1", "gitops.example.com/v1")
+ApiVersion = Literal["fleet.example.com/v1", "gitops.example.com/v1"]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"'{value}' is not a DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a valid Kubernetes label key, or None."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"label key '{key}' has an invalid prefix '{prefix}' (must be a DNS subdomain)"
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f"invalid label key '{key}' (name part: at most 63 characters of letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a valid Kubernetes label value, or None."""
+    if value == "":
+        return None
+    if len(value) > 63 or not _LABEL_NAME.match(value):
+        return (
+            f"invalid label value '{value}' (at most 63 characters of letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        problem = label_key_problem(key) or label_value_problem(text)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not a CIDR block such as 10.20.0.0/16 ({error})") from None
+    if network.version != 4:
+        raise ValueError(f"'{value}': only IPv4 CIDR blocks are supported")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+class Metadata(_Model):
+    name: DnsLabel = Field(description="Name of the document, a DNS-1123 label.")
+    labels: Labels = Field(default_factory=dict, description="Free-form labels of the document.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Free-form annotations.")
+
+
+# --- ClusterTemplate -----------------------------------------------------------------------
+
+
+class Networking(_Model):
+    cni: Literal["cilium", "cloud"] = Field(
+        "cloud",
+        description="Pod networking: 'cilium' (GKE Dataplane V2, AKS Azure CNI powered by Cilium, "
+        "Cilium on EKS) or 'cloud' (each cloud's default CNI).",
+    )
+    service_type: Literal["internal", "external"] = Field(
+        "internal",
+        description="How workloads are exposed by default: 'internal' load balancers only, or "
+        "'external'. Carried to the cluster identity so the GitOps layer enforces it.",
+    )
+    api_access: Literal["private", "authorized", "dns"] = Field(
+        "authorized",
+        description="Kubernetes API endpoint: 'private' (private endpoint only; reached from "
+        "inside the network or, on GKE, through Connect Gateway), 'authorized' (public endpoint "
+        "open only to authorizedNetworks, the stack's CI runner ranges and the hub's egress), or "
+        "'dns' (GKE DNS-based endpoint authorised by IAM; gcp only).",
+    )
+    authorized_networks: list[Cidr] = Field(
+        default_factory=list,
+        description="Extra CIDR blocks allowed to reach the API endpoint when apiAccess is "
+        "'authorized'. Never 0.0.0.0/0 in production.",
+    )
+
+
+class Security(_Model):
+    policy_engine: Literal["OPA", "Kyverno", "none"] = Field(
+        "none", description="Admission policy engine installed by GitOps: OPA (Gatekeeper) or Kyverno."
+    )
+    image_scanning: bool = Field(False, description="Install an in-cluster image scanner (Trivy Operator).")
+    secrets_encryption: bool = Field(
+        True, description="Encrypt Kubernetes Secrets at rest with a customer-managed key."
+    )
+
+
+class Observability(_Model):
+    prometheus: bool = Field(False, description="Install the Prometheus stack through GitOps.")
+    opentelemetry: bool = Field(False, description="Install the OpenTelemetry operator through GitOps.")
+
+
+class Taint(_Model):
+    key: str = Field(description="Taint key.")
+    value: str = Field("", description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
+
+
+class NodePool(_Model):
+    name: DnsLabel = Field(description="Pool name, unique within the template (at most 12 characters).")
+    size: Literal["small", "medium", "large", "xlarge"] = Field(
+        "medium", description="Size class, mapped to an instance type per cloud (see README)."
+    )
+    min: int = Field(1, ge=0, le=1000, description="Minimum number of nodes (per pool, across zones).")
+    max: int = Field(3, ge=1, le=1000, description="Maximum number of nodes the autoscaler may reach.")
+    spot: bool = Field(False, description="Use spot/preemptible capacity.")
+    system: bool = Field(False, description="Runs cluster-critical add-ons (tainted CriticalAddonsOnly).")
+    labels: Labels = Field(default_factory=dict, description="Kubernetes labels on the nodes.")
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on the nodes.")
+
+
+class GitOps(_Model):
+    engine: Literal["flux", "argocd"] = Field("flux", description="GitOps engine that runs on the cluster.")
+
+
+class TemplateSpec(_Model):
+    version: str = Field(description="Kubernetes version, MAJOR.MINOR or MAJOR.MINOR.PATCH (e.g. '1.34').")
+    networking: Networking = Field(default_factory=Networking, description="Network settings.")
+    security: Security = Field(default_factory=Security, description="Security settings.")
+    observability: Observability = Field(default_factory=Observability, description="Observability add-ons.")
+    node_pools: list[NodePool] = Field(
+        default_factory=list,
+        description="Node pools. A system pool is added when none is marked system; a 'general' "
+        "user pool is added when the list is empty.",
+    )
+    gitops: GitOps = Field(default_factory=GitOps, description="GitOps engine.")
+
+
+class ClusterTemplate(_Model):
+    """A blueprint: what every cluster made from it looks like."""
+
+    api_version: ApiVersion = Field(description="fleet.example.com/v1 (gitops.example.com/v1 is accepted).")
+    kind: Literal["ClusterTemplate"] = Field(description="ClusterTemplate.")
+    metadata: Metadata
+    spec: TemplateSpec
+
+
+# --- ClusterSet ----------------------------------------------------------------------------
+
+
+class RegionNetwork(_Model):
+    slot_offset: int = Field(
+        0,
+        ge=0,
+        le=14,
+        description="Shift this entry's address slots within its location, for a second region "
+        "entry in the same cloud location (slots 0..14; 15 is the hub's).",
+    )
+    cidr: Cidr | None = Field(
+        None,
+        description="Explicit address block for this entry: one /19 per cluster, taken in order "
+        "(prefix at most /19, large enough for every cluster).",
+    )
+
+
+class RegionEntry(_Model):
+    name: DnsLabel = Field(description="Region entry name, part of every cluster name (e.g. us-east).")
+    clusters: int = Field(1, description="How many clusters in this region (1..15).")
+    template: str = Field(description="metadata.name of the ClusterTemplate to use.")
+    provider: Literal["aws", "azure", "gcp"] | None = Field(
+        None, description="Cloud: aws, azure or gcp (default: the stack's fleet:defaultProvider, else aws)."
+    )
+    location: str | None = Field(
+        None, description="The cloud's region name; by default the alias table maps the entry name."
+    )
+    labels: Labels = Field(default_factory=dict, description="Labels merged into every cluster of the entry.")
+    network: RegionNetwork = Field(default_factory=RegionNetwork, description="Address overrides.")
+
+
+class Hub(_Model):
+    name: DnsLabel | None = Field(None, description="Hub cluster name (default '<cluster-set>-hub').")
+    template: str = Field(description="metadata.name of the hub's ClusterTemplate.")
+    provider: Literal["aws", "azure", "gcp"] = Field(description="Cloud of the hub.")
+    location: str = Field(description="Cloud region (or alias) of the hub.")
+    labels: Labels = Field(default_factory=dict, description="Extra labels of the hub.")
+
+
+class LoadBalancing(_Model):
+    mode: Literal["global", "regional", "none"] = Field("regional", description="Traffic distribution.")
+    algorithm: Literal["round-robin", "least-request", "weighted-least-request", "random", "ring-hash"] = Field(
+        "round-robin", description="Load-balancing algorithm published to the GitOps layer."
+    )
+
+
+class FleetRepository(_Model):
+    url: str = Field(description="Git (https:// or ssh://) or OCI (oci://) URL of the fleet repository.")
+    revision: str = Field("main", description="Branch, tag or OCI tag to sync.")
+
+
+class ClusterSetSpec(_Model):
+    environment: DnsLabel | None = Field(
+        None, description="Environment (e.g. production); default from the stack's fleet:environment."
+    )
+    hub: Hub | None = Field(None, description="The management cluster this stack creates.")
+    regions: list[RegionEntry] = Field(min_length=1, description="Region entries: where clusters run.")
+    load_balancing: LoadBalancing = Field(default_factory=LoadBalancing, description="Global traffic.")
+    repository: FleetRepository | None = Field(
+        None, description="Fleet repository the clusters sync from (default from stack config)."
+    )
+
+
+class ClusterSet(_Model):
+    """A fleet: regions x clusters x template, an environment and a hub."""
+
+    api_version: ApiVersion = Field(description="fleet.example.com/v1 (gitops.example.com/v1 is accepted).")
+    kind: Literal["ClusterSet"] = Field(description="ClusterSet.")
+    metadata: Metadata
+    spec: ClusterSetSpec
+
+
+DOCUMENT_KINDS: dict[str, type[_Model]] = {"ClusterTemplate": ClusterTemplate, "ClusterSet": ClusterSet}
