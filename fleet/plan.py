@@ -128,6 +128,8 @@ class ClusterPlan:
     hub_engine: str | None
     protect: bool  # Pulumi protect and the cloud's deletion protection
     load_balancing: Mapping[str, str]
+    admins: tuple[str, ...] = ()  # this cloud's admin principals (ARNs / Entra group ids / IAM members)
+    project: str | None = None  # GCP project id for gcp clusters (None: the gcp:project config)
 
     @property
     def is_hub(self) -> bool:
@@ -163,9 +165,22 @@ class _Context:
     today: date
     templates: Mapping[str, Located]
     problems: list[Problem] = field(default_factory=list)
+    template_users: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
 
     def problem(self, where: Located, path: str, message: str) -> None:
         self.problems.append(Problem(where.source, where.ident, path, message))
+
+    def template_problem(self, template: Located, path: str, message: str, user: str) -> None:
+        """A template problem is reported once, naming every entry that uses the template."""
+        users = self.template_users.setdefault((template.source, template.ident, path, message), [])
+        if user not in users:
+            users.append(user)
+
+    def all_problems(self) -> list[Problem]:
+        return self.problems + [
+            Problem(source, ident, path, f"{message} (used by {', '.join(users)})")
+            for (source, ident, path, message), users in self.template_users.items()
+        ]
 
 
 @dataclass(frozen=True)
@@ -194,8 +209,9 @@ def expand(declaration: Declaration, settings: StackSettings, stack: str,
     for located in declaration.cluster_sets:
         clusters += _expand_set(located, context)
     _check_unique_names(clusters, declaration, context)
-    if context.problems:
-        return FleetPlan(()), sorted(set(context.problems))
+    problems = context.all_problems()
+    if problems:
+        return FleetPlan(()), sorted(set(problems))
     return FleetPlan(tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))), []
 
 
@@ -392,6 +408,8 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         else environment == "production",
         load_balancing=_frozen({"mode": cluster_set.spec.load_balancing.mode,
                                 "algorithm": cluster_set.spec.load_balancing.algorithm}),
+        admins=tuple(getattr(context.settings.admins, member.provider)),
+        project=context.settings.gcp_project if member.provider == "gcp" else None,
     )
 
 
@@ -399,34 +417,35 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
                              context: _Context, located: Located) -> bool:
     spec = template.spec
     tpl = member.template
-    used_by = f" (used by {located.ident} {member.where})"
+    user = f"{located.ident} {member.where}"
     ok = True
     message = versions.check_version(member.provider, spec.version, context.today)
     if message:
-        context.problem(tpl, "spec.version", message + used_by)
+        context.template_problem(tpl, "spec.version", message, user)
         ok = False
     if spec.networking.api_access == "dns" and member.provider != "gcp":
-        context.problem(tpl, "spec.networking.apiAccess",
-                        f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, but this template runs on "
-                        f"{member.provider}{used_by}; use 'private' or 'authorized'")
+        context.template_problem(tpl, "spec.networking.apiAccess",
+                                 f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, not on "
+                                 f"{member.provider}; use 'private' or 'authorized'", user)
         ok = False
     if environment == "production" and "0.0.0.0/0" in spec.networking.authorized_networks:
-        context.problem(tpl, "spec.networking.authorizedNetworks",
-                        f"0.0.0.0/0 opens the API endpoint to the whole internet, not allowed in "
-                        f"production{used_by}; list the networks that need access")
+        context.template_problem(tpl, "spec.networking.authorizedNetworks",
+                                 "0.0.0.0/0 opens the API endpoint to the whole internet, not allowed in "
+                                 "production; list the networks that need access", user)
         ok = False
     names = [p.name for p in spec.node_pools]
     for position, pool in enumerate(spec.node_pools):
         where = f"spec.nodePools[{position}]"
         if names.count(pool.name) > 1 and names.index(pool.name) != position:
-            context.problem(tpl, f"{where}.name", f"duplicate node pool name '{pool.name}'")
+            context.template_problem(tpl, f"{where}.name", f"duplicate node pool name '{pool.name}'", user)
             ok = False
         if len(pool.name) > 12:
-            context.problem(tpl, f"{where}.name",
-                            f"node pool name '{pool.name}' is longer than 12 characters (AKS limit)")
+            context.template_problem(tpl, f"{where}.name",
+                                     f"node pool name '{pool.name}' is longer than 12 characters (AKS limit)", user)
             ok = False
         if pool.min > pool.max:
-            context.problem(tpl, f"{where}.min", f"min ({pool.min}) is greater than max ({pool.max})")
+            context.template_problem(tpl, f"{where}.min", f"min ({pool.min}) is greater than max ({pool.max})",
+                                     user)
             ok = False
     return ok
 

@@ -68,6 +68,11 @@ class HubIdentity:
     principal: pulumi.Output[str]  # IAM role ARN / managed identity client id / service account email
     details: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # e.g. tenant id, object id
     resources: list[pulumi.Resource] = field(default_factory=list)
+    # What the hub's GitOps controllers need to use it: annotations on their Kubernetes service
+    # accounts (GKE: iam.gke.io/gcp-service-account; AKS: azure.workload.identity/client-id) and
+    # labels on their pods (AKS: azure.workload.identity/use: "true"). EKS Pod Identity needs none.
+    service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""Run the real `__main__.py` in-process under the Pulumi SDK's mock engine and record everything.
+
+The recorder sits at the engine boundary (the monitor's RegisterResource), so it sees exactly what
+`pulumi up` would send: type, name, parent, provider, dependencies, options and the inputs under
+their engine (camelCase) names, with secrets still marked. It knows no resource type: whatever
+later code declares appears here without touching it.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from fleet.stack import StackConfig
+from fleet.synth.fakes import fake_invoke, fake_resource
+
+# Markers of the Pulumi property wire format (sdk/proto: rpc.py).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+REDACTED = "[secret]"
+
+
+@dataclass
+class Record:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    protect: bool
+    custom: bool
+    inputs: Any  # wire-format value, secrets still marked
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    records: list[Record]
+    outputs: Any
+
+
+class FakeCloud(pulumi.runtime.Mocks):
+    """Answers for the mock engine: realistic outputs per type (fleet.synth.fakes)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        return fake_resource(args.typ, args.name, dict(args.inputs))
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return fake_invoke(args.token, dict(args.args)), None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[Record] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(_record(request, response.urn))
+        return response
+
+
+def _record(request, urn: str) -> Record:
+    options = {
+        "deleteBeforeReplace": request.deleteBeforeReplace or None,
+        "retainOnDelete": request.retainOnDelete or None,
+        "ignoreChanges": list(request.ignoreChanges) or None,
+        "replaceOnChanges": list(request.replaceOnChanges) or None,
+        "additionalSecretOutputs": list(request.additionalSecretOutputs) or None,
+        "deletedWith": request.deletedWith or None,
+        "aliases": [json_format.MessageToDict(a) for a in request.aliases] or None,
+    }
+    return Record(
+        urn=urn,
+        type=request.type,
+        name=request.name,
+        parent=request.parent or None,
+        provider=request.provider.rsplit("::", 1)[0] if request.provider else None,  # "<urn>::<id>"
+        dependencies=sorted(set(request.dependencies)),
+        protect=bool(request.protect),
+        custom=bool(request.custom),
+        inputs=json_format.MessageToDict(request.object),
+        options={k: v for k, v in options.items() if v is not None},
+    )
+
+
+def config_strings(config: StackConfig) -> dict[str, str]:
+    """Config as the engine hands it to a program: structured values as JSON text."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.values.items()}
+
+
+def run_program(project_dir: Path, config: StackConfig, project: str = "fleet") -> Recording:
+    """Run `project_dir/__main__.py` for `config.stack` under the mock engine.
+
+    Raises whatever the program raises (pulumi.RunError for an invalid declaration)."""
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config_strings(config), sorted(config.secret_keys))
+    monitor = RecordingMonitor(FakeCloud())
+    pulumi.runtime.set_mocks(FakeCloud(), project=project, stack=config.stack, preview=False, monitor=monitor)
+    program = str(project_dir / "__main__.py")
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+    return Recording(project, config.stack, monitor.records, _stack_outputs())
+
+
+def _stack_outputs() -> Any:
+    """The program's `pulumi.export`s in wire format (secrets still marked).
+
+    Under the mock engine the root stack registers its outputs before the program runs, so they
+    never reach the monitor: serialise them from the root resource instead."""
+    root = pulumi_settings.get_root_resource()
+    outputs = getattr(root, "outputs", None) or {}
+    return json_format.MessageToDict(_sync_await(rpc.serialize_properties(outputs, {})))
+
+
+def clean(value: Any, show_secrets: bool = False) -> Any:
+    """Wire format -> plain JSON: secrets redacted (or revealed), references as URNs."""
+    if isinstance(value, dict):
+        signature = value.get(SIG_KEY)
+        if signature == SECRET_SIG:
+            return clean(value.get("value"), show_secrets) if show_secrets else REDACTED
+        if signature == RESOURCE_SIG:
+            return value.get("urn")
+        return {k: clean(v, show_secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v, show_secrets) for v in value]
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+def holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(SIG_KEY) == SECRET_SIG or any(holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_secret(v) for v in value)
+    return False

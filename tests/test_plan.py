@@ -1,0 +1,199 @@
+"""Expansion: names, ranges, labels, identity, and every validation category with its message."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from tests.helpers import cluster_set, messages, plan_documents, template
+
+
+def test_expands_hub_and_spokes_with_contract_labels_and_identity():
+    plan, problems = plan_documents(
+        template(security={"policyEngine": "OPA", "imageScanning": True}, observability={"prometheus": True}),
+        cluster_set(regions=[
+            {"name": "us-east", "clusters": 2, "template": "base", "provider": "aws"},
+            {"name": "eu-west", "clusters": 1, "template": "base", "provider": "azure",
+             "labels": {"compliance": "gdpr", "team": "payments"}},
+        ]),
+    )
+    assert problems == []
+    assert [c.name for c in plan.clusters] == ["demo-hub", "demo-eu-west-01", "demo-us-east-01", "demo-us-east-02"]
+    eu = next(c for c in plan.clusters if c.name == "demo-eu-west-01")
+    assert eu.location == "westeurope" and eu.provider == "azure" and eu.hub == "demo-hub"
+    assert {k: eu.labels[k] for k in ("purpose", "env", "region", "cloud", "cluster-set", "template")} == {
+        "purpose": "workload", "env": "production", "region": "eu-west", "cloud": "azure",
+        "cluster-set": "demo", "template": "base"}
+    assert eu.labels["compliance"] == "gdpr" and eu.labels["team"] == "payments"
+    assert eu.labels["enable_gatekeeper"] == "true" and eu.labels["enable_trivy_operator"] == "true"
+    assert "enable_cilium" not in eu.labels  # AKS runs Cilium as its dataplane, not as an add-on
+    assert plan.clusters[0].labels["purpose"] == "management"
+    assert dict(eu.identity).items() >= {
+        "CLUSTER_NAME": "demo-eu-west-01", "REGION": "eu-west", "ENVIRONMENT": "production", "CLOUD": "azure",
+        "LOCATION": "westeurope", "CLUSTER_SET": "demo", "COMPLIANCE": "gdpr"}.items()
+    us = next(c for c in plan.clusters if c.name == "demo-us-east-01")
+    assert "COMPLIANCE" not in us.identity
+    assert us.labels["enable_cilium"] == "true"  # on EKS Cilium is an add-on GitOps/fleet installs
+    assert us.protect and us.is_production
+    assert us.gitops.environment_path == "gitops/clusters/production"
+    assert us.gitops.cluster_path == "gitops/clusters/production/demo-us-east-01"
+
+
+def test_node_pools_get_a_system_pool_and_defaults():
+    plan, _ = plan_documents(template(), cluster_set())
+    pools = plan.clusters[1].node_pools
+    assert [(p.name, p.system) for p in pools] == [("system", True), ("general", False)]
+    assert pools[0].taints[-1].key == "CriticalAddonsOnly"
+
+
+def test_ranges_are_disjoint_and_split_per_cluster():
+    plan, _ = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 3, "template": "base"},
+        {"name": "eu-west", "clusters": 2, "template": "base", "provider": "gcp"}]))
+    blocks = [ipaddress.ip_network(c.network.block) for c in plan.clusters]
+    assert all(not a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1:])
+    net = plan.clusters[1].network
+    parts = [ipaddress.ip_network(x) for x in (net.node_cidr, net.service_cidr, net.pod_cidr)]
+    assert all(p.subnet_of(ipaddress.ip_network(net.block)) for p in parts)
+    assert all(ipaddress.ip_network(s).subnet_of(parts[0]) for s in net.private_subnets + net.public_subnets)
+    assert len(net.private_subnets) == len(net.zones) == 3
+
+
+def test_names_and_ranges_do_not_depend_on_position():
+    one, _ = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 2, "template": "base"},
+        {"name": "eu-west", "clusters": 1, "template": "base"}]))
+    two, _ = plan_documents(template(), cluster_set(regions=[
+        {"name": "ap-south", "clusters": 1, "template": "base"},
+        {"name": "eu-west", "clusters": 1, "template": "base"},
+        {"name": "us-east", "clusters": 2, "template": "base"}]))
+    before = {c.name: c.network for c in one.clusters}
+    after = {c.name: c.network for c in two.clusters}
+    assert all(after[name] == network for name, network in before.items())
+
+
+def test_explicit_network_override_and_slot_offset():
+    plan, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 2, "template": "base"},
+        {"name": "us-east-pci", "location": "us-east-1", "clusters": 1, "template": "base",
+         "network": {"slotOffset": 2}},
+        {"name": "custom", "location": "eu-west-1", "clusters": 2, "template": "base",
+         "network": {"cidr": "10.250.0.0/18"}}]))
+    assert problems == []
+    by_name = {c.name: c.network.block for c in plan.clusters}
+    assert by_name["demo-custom-01"] == "10.250.0.0/19" and by_name["demo-custom-02"] == "10.250.32.0/19"
+    assert by_name["demo-us-east-pci-01"] == "10.0.64.0/19"
+
+
+# --- every validation category, with its message -------------------------------------------
+
+
+def test_unknown_template_for_region_and_hub():
+    _, problems = plan_documents(template(), cluster_set(
+        regions=[{"name": "us-east", "template": "bse"}],
+        hub={"template": "hubby", "provider": "aws", "location": "us-east"}))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.hub.template: unknown template 'hubby'; known templates: base",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].template: unknown template 'bse' "
+        "(did you mean 'base'?)",
+    ]
+
+
+def test_unknown_provider_is_named():
+    _, problems = plan_documents(template(), cluster_set(regions=[{"name": "x", "template": "base"}]),
+                                 settings={"defaultProvider": "awz"})
+    assert messages(problems)[-1] == (
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].provider: unknown provider 'awz' "
+        "(did you mean 'aws'?); expected 'aws', 'azure' or 'gcp'")
+
+
+def test_location_not_a_region_of_that_provider():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "template": "base", "provider": "gcp", "location": "us-east-1"}]))
+    (line,) = messages(problems)
+    assert line.startswith("fleets/test.yaml: ClusterSet/demo: spec.regions[0].location: 'us-east-1' is not a "
+                           "gcp region (did you mean 'us-east1'?); set location to one of")
+
+
+def test_cluster_count_bounds():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 0, "template": "base"},
+        {"name": "eu-west", "clusters": 40, "template": "base"}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].clusters: must be at least 1, got 0",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[1].clusters: 40 clusters from slot 0 exceed the 15 "
+        "address slots of one location; split the entry into two region entries (the second with "
+        "network.slotOffset) or set network.cidr",
+    ]
+
+
+def test_duplicate_region_names():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "template": "base"}, {"name": "us-east", "template": "base"}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[1].name: duplicate region name 'us-east' "
+        "(also spec.regions[0])"]
+
+
+def test_duplicate_cluster_names_across_documents():
+    first = cluster_set(hub=None)
+    second = cluster_set(hub=None)
+    second["metadata"]["name"] = "demo"
+    _, problems = plan_documents(template(), first, second)
+    assert "cluster name 'demo-us-east-01' is produced twice (ClusterSet/demo and ClusterSet/demo)" in \
+        "\n".join(messages(problems))
+
+
+def test_unsupported_and_malformed_versions():
+    old = template(version="1.28.0")
+    old["metadata"]["name"] = "old"
+    bad = template(version="one.two")
+    bad["metadata"]["name"] = "bad"
+    _, problems = plan_documents(old, bad, cluster_set(hub=None, regions=[
+        {"name": "us-east", "template": "old"}, {"name": "eu-west", "template": "bad"}]))
+    lines = messages(problems)
+    assert lines[0].startswith("fleets/test.yaml: ClusterTemplate/bad: spec.version: 'one.two' is not a "
+                               "Kubernetes version")
+    assert lines[1].startswith("fleets/test.yaml: ClusterTemplate/old: spec.version: Kubernetes 1.28 is past end "
+                               "of support on aws")
+    assert "supported: 1.34, 1.35" in lines[1] and "used by ClusterSet/demo spec.regions[0]" in lines[1]
+
+
+def test_overlapping_ranges_are_errors_naming_the_fix():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 2, "template": "base"},
+        {"name": "us-east-b", "location": "us-east-1", "template": "base"},
+        {"name": "manual", "location": "eu-west-1", "template": "base", "network": {"cidr": "10.0.32.0/19"}}]))
+    lines = messages(problems)
+    assert len(lines) == 2
+    assert all("overlaps" in line and "network.slotOffset" in line for line in lines)
+
+
+def test_names_too_long_for_gke():
+    long_set = cluster_set(hub=None, regions=[{"name": "europe-west-primary", "template": "base",
+                                               "provider": "gcp", "location": "europe-west1"}])
+    long_set["metadata"]["name"] = "a-rather-long-fleet-name"
+    _, problems = plan_documents(template(), long_set)
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/a-rather-long-fleet-name: spec.regions[0].name: cluster name "
+        "'a-rather-long-fleet-name-europe-west-primary-01' is 47 characters; gcp allows at most 40: shorten the "
+        "ClusterSet or region entry name"]
+
+
+def test_dns_endpoint_only_on_gcp_and_no_open_endpoint_in_production():
+    _, problems = plan_documents(
+        template(networking={"apiAccess": "dns", "authorizedNetworks": ["0.0.0.0/0"]}), cluster_set(hub=None))
+    lines = messages(problems)
+    assert any("spec.networking.apiAccess: 'dns' (IAM-authorised DNS endpoint) exists only on gcp" in x
+               for x in lines)
+    assert any("0.0.0.0/0 opens the API endpoint to the whole internet" in x for x in lines)
+
+
+def test_missing_cluster_set_and_repository():
+    _, problems = plan_documents(template())
+    assert messages(problems) == ["<declaration>: no ClusterSet document found in the declaration"]
+    no_repo = cluster_set()
+    del no_repo["spec"]["repository"]
+    _, problems = plan_documents(template(), no_repo)
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.repository: no fleet repository: set spec.repository.url here "
+        "or fleet:repository in the stack"]
