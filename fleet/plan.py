@@ -12,6 +12,7 @@ Stability rules (tested with hypothesis):
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -343,7 +344,7 @@ def _entry_blocks(entry, location: Location, located: Located, where: str,
 
 def _check_blocks(members: Sequence[_Member], located: Located, context: _Context) -> None:
     ordered = sorted(members, key=lambda m: (int(m.block.network_address), m.name))
-    for previous, current in zip(ordered, ordered[1:]):
+    for previous, current in itertools.pairwise(ordered):
         if previous.block.overlaps(current.block):
             context.problem(
                 located, f"{current.where}.network",

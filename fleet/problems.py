@@ -22,7 +22,7 @@ class Problem:
             parts.append(self.document)
         if self.path:
             parts.append(self.path)
-        return ": ".join(parts + [self.message])
+        return ": ".join([*parts, self.message])
 
 
 class DeclarationError(Exception):

@@ -112,7 +112,7 @@ def _parse_one(document: RawDocument) -> tuple[Located | None, list[Problem]]:
     if not isinstance(body, dict):
         return None, [Problem(source, "", "", f"expected a mapping with apiVersion and kind, got {_kind_of(body)}")]
     kind = body.get("kind")
-    if kind not in DOCUMENT_KINDS:
+    if not isinstance(kind, str) or kind not in DOCUMENT_KINDS:
         hint = did_you_mean(str(kind), DOCUMENT_KINDS) if kind else ""
         what = f"unknown kind '{kind}'{hint}" if kind else "missing field 'kind'"
         return None, [Problem(source, ident, "kind", f"{what}; expected one of {one_of(DOCUMENT_KINDS)}")]

@@ -128,7 +128,7 @@ def changed_paths(old: Any, new: Any, path: str) -> Iterator[str]:
         for key in sorted(old.keys() | new.keys()):
             yield from changed_paths(old.get(key), new.get(key), f"{path}.{key}")
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
             yield from changed_paths(a, b, f"{path}[{index}]")
     elif old != new:
         yield path

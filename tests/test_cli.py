@@ -1,0 +1,108 @@
+"""The command line as a user meets it: exit codes, one line per problem, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fleet.cli import main
+from fleet.stack import PROJECT_DIR
+
+CANONICAL = PROJECT_DIR / "examples" / "canonical.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _in_project(monkeypatch):
+    monkeypatch.chdir(PROJECT_DIR)
+
+
+def test_validate_every_stack(capsys):
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "valid: prod: 7 clusters (1 hub) on aws, azure, gcp" in out
+    assert "valid: staging: 4 clusters (1 hub) on aws, azure, gcp" in out
+
+
+def test_validate_reports_every_problem_once_per_line(tmp_path, capsys):
+    bad = tmp_path / "prod.yaml"
+    bad.write_text(CANONICAL.read_text().replace("template: production-blueprint\n    - name: eu-west",
+                                                 "template: prod-bluprint\n    - name: eu-west"))
+    assert main(["validate", "--stack", "prod", "-f", str(bad)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert f"{bad}: ClusterSet/production-fleet: spec.regions[0].template: unknown template 'prod-bluprint' " \
+           "(did you mean 'production-blueprint'?)" in err
+    assert any("spec.version: Kubernetes 1.28 is past end of support" in line for line in err)
+    assert err[-1] == "2 problem(s) found"
+
+
+def test_validate_without_traceback_in_a_real_process(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("kind: ClusterSet\nspec: [unclosed\n")
+    run = subprocess.run([sys.executable, "-m", "fleet", "validate", "-f", str(bad)], cwd=PROJECT_DIR,
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert f"{bad}: YAML syntax error at line 3" in run.stderr
+
+
+def test_plan_prints_the_fleet_table(capsys):
+    assert main(["plan", "--stack", "prod"]) == 0
+    out = capsys.readouterr().out
+    for text in ("production-fleet-hub", "production-fleet-eu-west-02", "westeurope", "us-central1", "1.35",
+                 "argocd", "flux", "system medium 3-6", "batch xlarge 0-20 spot", "compliance=gdpr"):
+        assert text in out
+
+
+def test_plan_json(capsys):
+    assert main(["plan", "--stack", "staging", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["cloud"] for r in rows} == {"aws", "azure", "gcp"}
+    assert sum(r["role"] == "hub" for r in rows) == 1
+
+
+def test_schema_is_json_schema_of_both_kinds(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert set(schema["$defs"]) >= {"ClusterSet", "ClusterTemplate", "RegionEntry", "NodePool"}
+    assert schema["discriminator"]["propertyName"] == "kind"
+
+
+def test_committed_schema_file_is_current(capsys):
+    main(["schema"])
+    current = capsys.readouterr().out
+    assert (PROJECT_DIR / "schema" / "fleet.schema.json").read_text() == current, \
+        "run `python -m fleet schema > schema/fleet.schema.json`"
+
+
+def test_kubeconfig_merges_stack_output(tmp_path, capsys):
+    from tests.test_cli_data import KUBECONFIGS
+
+    source = tmp_path / "out.json"
+    source.write_text(json.dumps(KUBECONFIGS))
+    target = tmp_path / "kubeconfig"
+    assert main(["kubeconfig", "--from-json", str(source), "-o", str(target)]) == 0
+    import yaml
+
+    merged = yaml.safe_load(target.read_text())
+    assert [c["name"] for c in merged["contexts"]] == ["a", "b"]
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
+def test_diff_exit_codes(tmp_path, capsys):
+    base, head = tmp_path / "base", tmp_path / "head"
+    for folder in (base, head):
+        folder.mkdir()
+    resource = {"urn": "urn:x", "type": "aws:eks/cluster:Cluster", "name": "c", "inputs": {"version": "1.35"},
+                "protect": True}
+    (base / "resources.json").write_text(json.dumps({"clusters": [{"name": "c"}], "resources": [resource]}))
+    (head / "resources.json").write_text(json.dumps({"clusters": [{"name": "c"}], "resources": [resource]}))
+    assert main(["diff", str(base), str(head)]) == 0
+    (head / "resources.json").write_text(json.dumps({"clusters": [], "resources": []}))
+    assert main(["diff", str(base), str(head)]) == 2
+    out = capsys.readouterr().out
+    assert "delete   aws:eks/cluster:Cluster  c  [DESTRUCTIVE]" in out
+    assert "- cluster  c  [DESTRUCTIVE" in out
+    assert main(["diff", str(base), str(tmp_path / "missing")]) == 1
