@@ -444,6 +444,10 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
             context.template_problem(tpl, f"{where}.name",
                                      f"node pool name '{pool.name}' is longer than 12 characters (AKS limit)", user)
             ok = False
+        if pool.system and (pool.spot or pool.min < 1):
+            context.template_problem(tpl, where, f"system pool '{pool.name}' must run on regular capacity with "
+                                     "min >= 1 (cluster add-ons live there); drop spot or raise min", user)
+            ok = False
         if pool.min > pool.max:
             context.template_problem(tpl, f"{where}.min", f"min ({pool.min}) is greater than max ({pool.max})",
                                      user)

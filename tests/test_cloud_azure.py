@@ -78,8 +78,8 @@ spec:
 def plans(environment: str = "production", **kwargs: Any) -> dict[str, ClusterPlan]:
     documents, problems = read_yaml_documents(declaration(**kwargs), "test.yaml")
     parsed, more = parse_documents(documents)
-    settings, even_more = parse_settings(
-        {"environment": environment, "ciRunnerCidrs": [CI_RUNNERS], "admins": {"azure": [ADMIN_GROUP]}}, "test")
+    values = {"environment": environment, "ciRunnerCidrs": [CI_RUNNERS], "admins": {"azure": [ADMIN_GROUP]}}
+    settings, even_more = parse_settings(values, "test")
     fleet, errors = expand(parsed, settings, "prod", today=date(2026, 1, 15))
     assert not (problems or more or even_more or errors), problems + more + even_more + errors
     return {"hub" if c.is_hub else "spoke": c for c in fleet.clusters}
@@ -115,6 +115,8 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
         self.records.append(Record(
             request.type, request.name, request.parent, bool(request.protect), list(request.dependencies),
             json_format.MessageToDict(request.object), list(request.ignoreChanges), response.urn,
@@ -144,8 +146,8 @@ def run(program) -> Synth:
     pulumi.runtime.set_mocks(_Cloud(), project="fleet", stack="prod", preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
     _sync_await(run_pulumi_func(lambda: program(outputs)))
-    values = {key: _sync_await(value.future(with_unknowns=True)) if isinstance(value, pulumi.Output) else value
-              for key, value in outputs.items()}
+    values = {key: _sync_await(value.future(with_unknowns=True)) if isinstance(value, pulumi.Output)
+              else value for key, value in outputs.items()}
     secrets = {key: _sync_await(value.is_secret()) for key, value in outputs.items()
                if isinstance(value, pulumi.Output)}
     return Synth(monitor.records, {**values, "_secret": secrets})
@@ -171,7 +173,8 @@ def secret(value: Any) -> bool:
 
 
 def test_tags_are_sanitised_for_arm():
-    tags = azure.azure_tags({"acme.example/team": "platform", "env": "production", "Env": "x", "a?b": "v" * 300})
+    tags = azure.azure_tags({"acme.example/team": "platform", "env": "production", "Env": "x",
+                             "a?b": "v" * 300})
     assert tags["acme.example_team"] == "platform"
     assert len([k for k in tags if k.lower() == "env"]) == 1  # ARM tag names ignore case
     assert tags["a_b"] == "v" * 256
@@ -244,7 +247,8 @@ def test_resources_per_cluster(production):
         "azure-native:authorization:RoleAssignment", "azure-native:operationalinsights:Workspace",
         "azure-native:keyvault:Vault", "azure-native:keyvault:Key",
         "azure-native:containerservice:ManagedCluster", "azure-native:monitor:DiagnosticSetting",
-        "azure-native:containerservice:AgentPool", "azure-native:authorization:ManagementLockAtResourceGroupLevel",
+        "azure-native:containerservice:AgentPool",
+        "azure-native:authorization:ManagementLockAtResourceGroupLevel",
     })
     component = result.values["component"]
     assert all(r.parent == component for r in result.records if r.type != "fleet:clouds:AksCluster")
@@ -327,14 +331,8 @@ def test_authorized_endpoint_includes_ci_runners_own_and_hub_egress(production):
     assert own and all(cidr.endswith("/32") for cidr in own)
     assert access == {"authorizedIPRanges": ["203.0.113.0/28", CI_RUNNERS, *own, *HUB_EGRESS]}
     assert "0.0.0.0/0" not in access["authorizedIPRanges"]
-    assert result.values["endpoint"].startswith("https://") and result.values["endpoint"].endswith(".azmk8s.io:443")
-
-
-def test_hub_itself_gets_no_hub_egress():
-    hub = plans()["hub"]
-    result = synth_cluster(hub, None)
-    ranges = result.one("ManagedCluster").inputs["apiServerAccessProfile"]["authorizedIPRanges"]
-    assert ranges == ["203.0.113.0/28", CI_RUNNERS, *result.values["egress"]]
+    endpoint = result.values["endpoint"]
+    assert endpoint.startswith("https://") and endpoint.endswith(".azmk8s.io:443")
 
 
 def test_private_endpoint():
@@ -360,8 +358,10 @@ def test_network_and_egress(production):
     assert subnet["defaultOutboundAccess"] is False
     assert subnet["natGateway"]["id"].endswith(f"/natGateways/ng-{plan.name}")
     ip = result.one("PublicIPAddress").inputs
-    assert ip["sku"] == {"name": "Standard", "tier": "Regional"} and ip["publicIPAllocationMethod"] == "Static"
-    assert result.one("NatGateway").inputs["publicIpAddresses"][0]["id"].endswith(f"/publicIPAddresses/pip-{plan.name}-egress")
+    assert ip["sku"] == {"name": "Standard", "tier": "Regional"}
+    assert ip["publicIPAllocationMethod"] == "Static"
+    nat_ips = result.one("NatGateway").inputs["publicIpAddresses"]
+    assert nat_ips[0]["id"].endswith(f"/publicIPAddresses/pip-{plan.name}-egress")
     profile = result.one("ManagedCluster").inputs["networkProfile"]
     assert profile["podCidr"] == plan.network.pod_cidr and profile["serviceCidr"] == plan.network.service_cidr
     assert profile["dnsServiceIP"] == plan.network.dns_service_ip
@@ -373,7 +373,8 @@ def test_node_pools(production):
     cluster = result.one("ManagedCluster")
     system = cluster.inputs["agentPoolProfiles"]
     assert len(system) == 1 and system[0]["name"] == "system" and system[0]["mode"] == "System"
-    assert system[0]["vmSize"] == "Standard_D4s_v5" and (system[0]["minCount"], system[0]["maxCount"]) == (3, 6)
+    assert system[0]["vmSize"] == "Standard_D4s_v5"
+    assert (system[0]["minCount"], system[0]["maxCount"]) == (3, 6)
     assert system[0]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
     assert system[0]["availabilityZones"] == ["1", "2", "3"] and system[0]["enableAutoScaling"] is True
     assert system[0]["vnetSubnetID"].endswith("/subnets/snet-nodes")
@@ -433,7 +434,8 @@ def test_kubeconfig_is_a_secret_exec_plugin(production):
     assert user["command"] == "kubelogin"
     assert user["args"] == ["get-token", "--login", "azurecli", "--server-id", azure.AKS_SERVER_APP_ID]
     cluster = document["clusters"][0]["cluster"]
-    assert cluster["server"] == result.values["endpoint"] and cluster["certificate-authority-data"] == FAKE_CA_DATA
+    assert cluster["server"] == result.values["endpoint"]
+    assert cluster["certificate-authority-data"] == FAKE_CA_DATA
     provider = result.one("pulumi:providers:kubernetes")
     assert secret(provider.inputs["kubeconfig"]) and provider.inputs["clusterIdentifier"] == plan.name
     assert result.one("ManagedCluster").urn in provider.dependencies
@@ -444,8 +446,8 @@ def test_handle_metadata(production):
     plan, result = production
     values = result.values
     assert values["account"] == AZURE_SUBSCRIPTION_ID
-    assert values["resource_id"] == (f"/subscriptions/{AZURE_SUBSCRIPTION_ID}/resourceGroups/rg-{plan.name}/providers/"
-                                     f"Microsoft.ContainerService/managedClusters/{plan.name}")
+    assert values["resource_id"] == (f"/subscriptions/{AZURE_SUBSCRIPTION_ID}/resourceGroups/rg-{plan.name}"
+                                     f"/providers/Microsoft.ContainerService/managedClusters/{plan.name}")
     assert values["issuer"].startswith("https://westeurope.oic.prod-aks.azure.com/")
     assert values["annotations"] == {
         "azure_subscription_id": AZURE_SUBSCRIPTION_ID, "azure_tenant_id": AZURE_TENANT_ID,
@@ -477,7 +479,9 @@ def test_hub_identity_and_spoke_access():
     assert gitops["location"] == "westeurope" and gitops["resourceGroupName"] == f"rg-{hub_name}"
     credentials = result.of("FederatedIdentityCredential")
     assert [c.inputs["subject"] for c in credentials] == [
-        "system:serviceaccount:argocd:argocd-application-controller", "system:serviceaccount:argocd:argocd-server"]
+        "system:serviceaccount:argocd:argocd-application-controller",
+        "system:serviceaccount:argocd:argocd-server",
+    ]
     assert all(c.inputs["issuer"] == values["issuer"] for c in credentials)
     assert all(c.inputs["audiences"] == ["api://AzureADTokenExchange"] for c in credentials)
     assert credentials[0].urn in credentials[1].dependencies  # no concurrent writes on one identity
@@ -491,7 +495,11 @@ def test_hub_identity_and_spoke_access():
     assert values["annotations"] == {"azure.workload.identity/client-id": values["client"],
                                      "azure.workload.identity/tenant-id": AZURE_TENANT_ID}
     spoke_cluster = next(r for r in result.of("ManagedCluster") if r.inputs["resourceName"] == spoke_name)
-    assert set(values["hub_egress"]) <= set(spoke_cluster.inputs["apiServerAccessProfile"]["authorizedIPRanges"])
+    allowed = spoke_cluster.inputs["apiServerAccessProfile"]["authorizedIPRanges"]
+    assert set(values["hub_egress"]) <= set(allowed)
+    hub_cluster = next(r for r in result.of("ManagedCluster") if r.inputs["resourceName"] == hub_name)
+    hub_allowed = hub_cluster.inputs["apiServerAccessProfile"]["authorizedIPRanges"]
+    assert hub_allowed == ["203.0.113.0/28", CI_RUNNERS, *values["hub_egress"]]  # its own egress only
 
 
 def test_fake_kubeconfig_decodes():

@@ -61,8 +61,8 @@ class FakeCloud(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         return fake_resource(args.typ, args.name, dict(args.inputs))
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        return fake_invoke(args.token, dict(args.args)), None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return fake_invoke(args.token, dict(args.args))
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
