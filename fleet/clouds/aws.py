@@ -1,0 +1,662 @@
+"""EKS: a ClusterPlan translated into one VPC, one EKS cluster, its node groups and add-ons.
+
+Reads top to bottom like the console: tables and pure functions (every decision that is data),
+then the component in creation order (network, encryption, IAM, cluster, access, add-ons, node
+groups, CNI), then the hub helpers. pulumi_aws v7: every regional resource names its `region`,
+so one default provider serves every region; IAM is global.
+
+Pod networking: pods never draw addresses from the node subnets. The plan's pod range becomes a
+secondary VPC CIDR split into one pod subnet per zone (routed through the zone's NAT gateway),
+so pods are VPC-routable: the EKS control plane reaches admission webhooks and aggregated APIs,
+and load balancers target pod IPs. With cni "cloud" the VPC CNI uses them through custom
+networking (ENIConfig per zone) with prefix delegation; with cni "cilium" Cilium runs in ENI
+IPAM mode (native routing, kube-proxy replacement) with a CNI configuration that selects the same
+subnets, and neither the VPC CNI nor kube-proxy is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from fleet.clouds import kubeconfig, sizes
+from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
+from fleet.plan import ClusterPlan, NodePoolPlan, Taint
+
+# --- tables ----------------------------------------------------------------------------------
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LOG_RETENTION_DAYS = {True: 365, False: 30}  # keyed by plan.is_production
+# EXTENDED: production is never force-upgraded at the end of standard support (it pays for extended
+# support instead); STANDARD: other environments follow AWS's automatic upgrade.
+SUPPORT_TYPE = {True: "EXTENDED", False: "STANDARD"}
+
+AMI_TYPE = "AL2023_x86_64_STANDARD"
+ROOT_DEVICE = "/dev/xvda"  # AL2023 EKS AMIs
+IMDS_HOP_LIMIT = 1  # IMDSv2 only, and pods outside the host network cannot reach it
+NODE_MAX_UNAVAILABLE_PERCENT = 33
+TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+                 "NoExecute": "NO_EXECUTE"}
+CAPACITY_TYPES = {True: "SPOT", False: "ON_DEMAND"}  # keyed by pool.spot
+
+IAM_NAME_LIMIT = 64
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+VPC_CNI_NODE_POLICIES = ("AmazonEKS_CNI_Policy",)
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+KMS_CLUSTER_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")
+# What the Cilium operator calls in ENI IPAM mode (docs.cilium.io, AWS ENI "Required Privileges").
+CILIUM_OPERATOR_EC2_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses", "ec2:AttachNetworkInterface", "ec2:CreateNetworkInterface",
+    "ec2:CreateTags", "ec2:DeleteNetworkInterface", "ec2:DescribeInstanceTypes",
+    "ec2:DescribeManagedPrefixLists", "ec2:DescribeNetworkInterfaces", "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeTags", "ec2:DescribeVpcs",
+    "ec2:GetManagedPrefixListEntries", "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+# Managed add-ons and when they must exist: "before-nodes" ones are node agents a node needs to
+# become Ready (or that cost nothing without nodes); "after-nodes" ones need schedulable, networked
+# nodes. Cilium replaces vpc-cni and kube-proxy.
+ADDONS = {
+    "cloud": (("eks-pod-identity-agent", "before-nodes"), ("vpc-cni", "before-nodes"),
+              ("kube-proxy", "before-nodes"), ("coredns", "after-nodes")),
+    "cilium": (("eks-pod-identity-agent", "before-nodes"), ("coredns", "after-nodes")),
+}
+# VPC CNI: custom networking (pods in the per-zone pod subnets, selected by ENIConfig named after
+# the node's zone), prefix delegation for density, and its network-policy agent.
+VPC_CNI_CONFIGURATION = {
+    "env": {
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+        "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
+        "ENABLE_PREFIX_DELEGATION": "true",
+        "WARM_PREFIX_TARGET": "1",
+    },
+    "enableNetworkPolicy": "true",
+}
+ADDON_CONFIGURATION = {"vpc-cni": VPC_CNI_CONFIGURATION}
+
+CILIUM_CHART = "cilium"
+CILIUM_REPOSITORY = "https://helm.cilium.io/"
+CILIUM_VERSION = "1.18.14"  # latest 1.18 patch (2026-09-15)
+CILIUM_CNI_CONFIGMAP = "cilium-cni-configuration"
+# Nodes join with this taint; the Cilium agent removes it once it manages the node, so no
+# workload pod is ever started without Cilium networking.
+CILIUM_AGENT_NOT_READY = Taint("node.cilium.io/agent-not-ready", "true", "NoExecute")
+
+POD_SUBNET_TAG = "fleet.example.com/pod-subnet"  # value: cluster name; selects the pod subnets
+POD_SUBNET_PREFIX_STEP = 2  # pod range split in four: one subnet per zone (up to 3) + spare
+
+EXEC_INSTALL_HINT = ("`aws` (AWS CLI v2) is required to authenticate to EKS: "
+                     "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html")
+
+_TAG_INVALID = re.compile(r"[^\w\s.:/=+\-@]")
+
+
+# --- pure decisions --------------------------------------------------------------------------
+
+
+def aws_tags(tags: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Tags within AWS's rules: letters, digits, spaces and _.:/=+-@; key <= 128, value <= 256;
+    the `aws:` prefix is reserved."""
+    result: dict[str, str] = {}
+    for key, value in {**tags, **(extra or {})}.items():
+        clean_key = _TAG_INVALID.sub("-", key)
+        if clean_key.lower().startswith("aws:"):
+            clean_key = f"fleet-{clean_key}"
+        result[clean_key[:128]] = _TAG_INVALID.sub("-", value)[:256]
+    return result
+
+
+def bounded_name(base: str, suffix: str, limit: int) -> str:
+    """`base-suffix`, shortened with a stable hash when longer than `limit` (IAM role names: 64)."""
+    name = f"{base}-{suffix}"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = limit - len(suffix) - len(digest) - 2
+    return f"{base[:keep].rstrip('-')}-{digest}-{suffix}"
+
+
+def pod_subnets(pod_cidr: str, zones: Sequence[str]) -> list[str]:
+    """One pod subnet per zone, carved from the plan's pod range."""
+    network = ipaddress.ip_network(pod_cidr)
+    return [str(s) for s in network.subnets(prefixlen_diff=POD_SUBNET_PREFIX_STEP)][: len(zones)]
+
+
+def nat_gateway_count(plan: ClusterPlan) -> int:
+    """One NAT gateway (and egress IP) per zone in production, so losing a zone keeps egress; else one."""
+    return len(plan.network.zones) if plan.is_production else 1
+
+
+def endpoint_access(mode: str, authorized: Sequence[str],
+                    hub_egress: Sequence[str]) -> tuple[bool, list[str]]:
+    """(public endpoint on?, CIDRs allowed on it). The private endpoint is always on.
+
+    private (and dns, which EKS does not have): no public endpoint. authorized: the declared
+    networks and CI runners plus the hub's egress; 0.0.0.0/0 is never written, and with nothing
+    left to allow the public endpoint stays off rather than open."""
+    if mode != "authorized":
+        return False, []
+    cidrs = [c for c in dict.fromkeys([*authorized, *sorted(hub_egress)])
+             if ipaddress.ip_network(c, strict=False).prefixlen > 0]
+    return bool(cidrs), cidrs
+
+
+def addons_for(cni: str) -> tuple[tuple[str, str], ...]:
+    return ADDONS["cilium" if cni == "cilium" else "cloud"]
+
+
+def node_managed_policies(cni: str) -> tuple[str, ...]:
+    """AWS managed policies of the node role; the VPC CNI's only when it runs on the nodes."""
+    return NODE_POLICIES + (() if cni == "cilium" else VPC_CNI_NODE_POLICIES)
+
+
+def node_taints(pool: NodePoolPlan, cni: str) -> list[dict[str, str]]:
+    """The pool's taints in the EKS API form, plus Cilium's not-ready taint when Cilium is the CNI."""
+    taints = list(pool.taints) + ([CILIUM_AGENT_NOT_READY] if cni == "cilium" else [])
+    return [{"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]} for t in taints]
+
+
+def scaling(pool: NodePoolPlan) -> dict[str, int]:
+    """Bounds for the autoscaler; desired starts at the minimum and is left to the autoscaler."""
+    return {"min_size": pool.min_nodes, "max_size": max(pool.max_nodes, 1), "desired_size": pool.min_nodes}
+
+
+def exec_plugin(plan: ClusterPlan) -> kubeconfig.ExecPlugin:
+    return kubeconfig.ExecPlugin(
+        command="aws",
+        args=("eks", "get-token", "--cluster-name", plan.name, "--region", plan.location, "--output", "json"),
+        install_hint=EXEC_INSTALL_HINT,
+    )
+
+
+def cilium_cni_config(cluster_name: str) -> dict[str, Any]:
+    """Cilium's CNI configuration: pod IPs only from secondary ENIs in this cluster's pod subnets."""
+    return {
+        "cniVersion": "0.3.1",
+        "name": "cilium",
+        "plugins": [{
+            "cniVersion": "0.3.1",
+            "type": "cilium-cni",
+            "eni": {"first-interface-index": 1, "subnet-tags": {POD_SUBNET_TAG: cluster_name}},
+        }],
+    }
+
+
+def cilium_values(plan: ClusterPlan, endpoint_host: str) -> dict[str, Any]:
+    """Helm values: ENI IPAM with prefix delegation, native routing across the cluster's block
+    (nodes and pods), no masquerade (pods keep VPC addresses; the NAT gateway translates internet
+    egress), and kube-proxy replacement talking to the API server directly."""
+    return {
+        "ipam": {"mode": "eni"},
+        "eni": {"enabled": True, "awsEnablePrefixDelegation": True, "eniTags": aws_tags(plan.tags)},
+        "cni": {"customConf": True, "configMap": CILIUM_CNI_CONFIGMAP},
+        "routingMode": "native",
+        "ipv4NativeRoutingCIDR": plan.network.block,
+        "enableIPv4Masquerade": False,
+        "kubeProxyReplacement": True,
+        "k8sServiceHost": endpoint_host,
+        "k8sServicePort": 443,
+        "operator": {"replicas": 2},
+    }
+
+
+def partition_of(arn: str) -> str:
+    """`aws`, `aws-cn` or `aws-us-gov`, from any ARN."""
+    return arn.split(":")[1]
+
+
+def cluster_admin_policy(partition: str) -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}"
+
+
+def cluster_name_of(arn: str) -> str:
+    """arn:<partition>:eks:<region>:<account>:cluster/<name> -> <name>."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def policy_document(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def service_trust_policy(service: str, tag_session: bool = False) -> str:
+    actions = ["sts:AssumeRole"] + (["sts:TagSession"] if tag_session else [])
+    return policy_document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}])
+
+
+def hub_trust_policy(partition: str, account: str, role_name: str) -> str:
+    """EKS Pod Identity for the hub's controllers, and the role itself (Argo CD's awsAuthConfig
+    `roleARN` assumes it from the pod's own session of the same role)."""
+    role_arn = f"arn:{partition}:iam::{account}:role/{role_name}"
+    return policy_document([
+        {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+         "Action": ["sts:AssumeRole", "sts:TagSession"]},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+         "Action": ["sts:AssumeRole", "sts:TagSession"],
+         "Condition": {"ArnEquals": {"aws:PrincipalArn": role_arn}}},
+    ])
+
+
+def hub_role_policy(partition: str, account: str, role_name: str) -> str:
+    """Assume itself, and read the EKS clusters of the account (Flux's aws provider, Argo CD)."""
+    return policy_document([
+        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"],
+         "Resource": f"arn:{partition}:iam::{account}:role/{role_name}"},
+        {"Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListClusters"],
+         "Resource": "*"},
+    ])
+
+
+def argocd_config(cluster_name: str, role_arn: str) -> dict[str, Any]:
+    """Argo CD cluster `config` fields for an EKS spoke (next to tlsClientConfig.caData)."""
+    return {"awsAuthConfig": {"clusterName": cluster_name, "roleARN": role_arn}}
+
+
+def flux_config(cluster_arn: str, endpoint: str, ca_data: str) -> dict[str, str]:
+    """Data of the ConfigMap a hub Kustomization's spec.kubeConfig.configMapRef names (Flux 2.7+)."""
+    return {"provider": "aws", "cluster": cluster_arn, "address": endpoint,
+            "ca.crt": base64.b64decode(ca_data).decode() if ca_data else ""}
+
+
+def _key(text: str) -> str:
+    """A short stable key for resource names derived from free text (ARNs)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+# --- the component ---------------------------------------------------------------------------
+
+
+class EksCluster(pulumi.ComponentResource):
+    """One EKS cluster of the fleet, everything it needs, and its ClusterHandle."""
+
+    def __init__(self, plan: ClusterPlan, hub_egress: pulumi.Output[list[str]] | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleet:clouds:EksCluster", plan.name, None, opts)
+        self.plan = plan
+        name, region = plan.name, plan.location
+        child = pulumi.ResourceOptions(parent=self)
+        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        partition = caller.arn.apply(partition_of)
+
+        def tags(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+            return aws_tags(plan.tags, extra)
+
+        def managed_policy(policy: str) -> pulumi.Output[str]:
+            return partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{policy}")
+
+        # Network ------------------------------------------------------------------------------
+        network = plan.network
+        cluster_tag = {f"kubernetes.io/cluster/{name}": "owned"}
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=network.node_cidr, enable_dns_support=True, enable_dns_hostnames=True,
+            region=region, tags=tags({"Name": name}), opts=child)
+        aws.ec2.DefaultSecurityGroup(  # no rules: nothing may use the default group
+            f"{name}-default-sg", vpc_id=self.vpc.id, region=region, tags=tags({"Name": f"{name}-default"}),
+            opts=child)
+        pod_range = aws.ec2.VpcIpv4CidrBlockAssociation(
+            f"{name}-pod-range", vpc_id=self.vpc.id, cidr_block=network.pod_cidr, region=region, opts=child)
+        igw = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, region=region, tags=tags({"Name": name}), opts=child)
+
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=self.vpc.id, region=region,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            tags=tags({"Name": f"{name}-public"}), opts=child)
+        public, private, pods = [], [], []
+        for zone, cidr in zip(network.zones, network.public_subnets, strict=True):
+            subnet = aws.ec2.Subnet(
+                f"{name}-public-{zone}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
+                map_public_ip_on_launch=False, region=region,
+                tags=tags({"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag}),
+                opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=subnet.id,
+                                          route_table_id=public_rt.id, region=region, opts=child)
+            public.append(subnet)
+
+        self.egress_ips = []
+        nats = []
+        for index in range(nat_gateway_count(plan)):
+            zone = network.zones[index]
+            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", region=region,
+                              tags=tags({"Name": f"{name}-nat-{zone}"}), opts=child)
+            nats.append(aws.ec2.NatGateway(
+                f"{name}-nat-{zone}", allocation_id=eip.allocation_id, subnet_id=public[index].id,
+                connectivity_type="public", region=region, tags=tags({"Name": f"{name}-{zone}"}),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
+            self.egress_ips.append(eip)
+
+        private_rts = []
+        pod_cidrs = pod_subnets(network.pod_cidr, network.zones)
+        private_layout = zip(network.zones, network.private_subnets, pod_cidrs, strict=True)
+        for index, (zone, cidr, pod_cidr) in enumerate(private_layout):
+            route_table = aws.ec2.RouteTable(
+                f"{name}-private-{zone}", vpc_id=self.vpc.id, region=region,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
+                                                    nat_gateway_id=nats[min(index, len(nats) - 1)].id)],
+                tags=tags({"Name": f"{name}-private-{zone}"}), opts=child)
+            private_rts.append(route_table)
+            subnet = aws.ec2.Subnet(
+                f"{name}-private-{zone}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
+                region=region,
+                tags=tags({"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1",
+                           **cluster_tag}),
+                opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=subnet.id,
+                                          route_table_id=route_table.id, region=region, opts=child)
+            private.append(subnet)
+            pod_subnet = aws.ec2.Subnet(
+                f"{name}-pods-{zone}", vpc_id=pod_range.vpc_id, cidr_block=pod_cidr, availability_zone=zone,
+                region=region, tags=tags({"Name": f"{name}-pods-{zone}", POD_SUBNET_TAG: name}),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_range]))
+            aws.ec2.RouteTableAssociation(f"{name}-pods-{zone}", subnet_id=pod_subnet.id,
+                                          route_table_id=route_table.id, region=region, opts=child)
+            pods.append(pod_subnet)
+        aws.ec2.VpcEndpoint(  # S3 (and so ECR image layers) without NAT charges
+            f"{name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=[rt.id for rt in private_rts], region=region,
+            tags=tags({"Name": f"{name}-s3"}), opts=child)
+
+        # Encryption and logs ------------------------------------------------------------------
+        key = None
+        if plan.secrets_encryption:
+            key = aws.kms.Key(
+                f"{name}-secrets", description=f"EKS secrets envelope encryption for {name}",
+                enable_key_rotation=True, deletion_window_in_days=30, region=region, tags=tags(),
+                opts=pulumi.ResourceOptions(parent=self, protect=plan.protect))
+            aws.kms.Alias(f"{name}-secrets", name=f"alias/fleet/{name}-eks-secrets", target_key_id=key.key_id,
+                          region=region, opts=child)
+        log_group = aws.cloudwatch.LogGroup(  # the group EKS writes to, created first to bound retention
+            f"{name}-control-plane", name=f"/aws/eks/{name}/cluster",
+            retention_in_days=LOG_RETENTION_DAYS[plan.is_production], region=region, tags=tags(), opts=child)
+
+        # IAM ------------------------------------------------------------------------------------
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role", name=bounded_name(name, "eks-cluster", IAM_NAME_LIMIT),
+            description=f"EKS control plane of {name}",
+            assume_role_policy=service_trust_policy("eks.amazonaws.com", tag_session=True), tags=tags(),
+            opts=child)
+        cluster_role_grants: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-{policy}", role=cluster_role.name,
+                                         policy_arn=managed_policy(policy), opts=child)
+            for policy in CLUSTER_POLICIES
+        ]
+        if key is not None:
+            cluster_role_grants.append(aws.iam.RolePolicy(
+                f"{name}-cluster-kms", role=cluster_role.id, name="secrets-encryption",
+                policy=key.arn.apply(lambda arn: policy_document(
+                    [{"Effect": "Allow", "Action": list(KMS_CLUSTER_ACTIONS), "Resource": arn}])),
+                opts=child))
+        node_role = aws.iam.Role(
+            f"{name}-node-role", name=bounded_name(name, "eks-node", IAM_NAME_LIMIT),
+            description=f"EKS nodes of {name}", assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            tags=tags(), opts=child)
+        node_role_grants: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
+                                         policy_arn=managed_policy(policy), opts=child)
+            for policy in node_managed_policies(plan.cni)
+        ]
+        if plan.cni == "cilium":  # the Cilium operator runs on the host network with the node's role
+            node_role_grants.append(aws.iam.RolePolicy(
+                f"{name}-node-cilium-eni", role=node_role.id, name="cilium-eni-ipam",
+                policy=policy_document([{"Effect": "Allow", "Action": list(CILIUM_OPERATOR_EC2_ACTIONS),
+                                         "Resource": "*"}]),
+                opts=child))
+
+        # Cluster ---------------------------------------------------------------------------------
+        endpoint = plan.endpoint
+        egress = pulumi.Output.from_input(hub_egress if hub_egress is not None and endpoint.allow_hub_egress
+                                          else [])
+        access = egress.apply(
+            lambda extra: endpoint_access(endpoint.mode, endpoint.authorized_cidrs, extra or []))
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=name,
+            region=region,
+            version=plan.kubernetes_version,
+            role_arn=cluster_role.arn,
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False),
+            bootstrap_self_managed_addons=False,
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn), resources=["secrets"],
+            ) if key is not None else None,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=[s.id for s in private],
+                endpoint_private_access=True,
+                endpoint_public_access=access.apply(lambda a: a[0]),
+                public_access_cidrs=access.apply(lambda a: a[1] or None),
+            ),
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
+                ip_family="ipv4", service_ipv4_cidr=network.service_cidr),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=SUPPORT_TYPE[plan.is_production]),
+            zonal_shift_config=aws.eks.ClusterZonalShiftConfigArgs(enabled=plan.is_production),
+            deletion_protection=plan.protect,
+            tags=tags(),
+            opts=pulumi.ResourceOptions(parent=self, protect=plan.protect,
+                                        depends_on=[log_group, *cluster_role_grants]),
+        )
+        cluster = self.cluster
+        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        ca_data = cluster.certificate_authority.apply(lambda ca: ca.data)
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(  # IRSA, for add-ons without Pod Identity support
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], tags=tags(), opts=child)
+
+        # Access: the identity running `pulumi up`, then the declared admins ----------------------
+        admin_policy = partition.apply(cluster_admin_policy)
+        deployer = aws.iam.get_session_context_output(arn=caller.arn, opts=pulumi.InvokeOptions(parent=self))
+        self.deployer_access = self._admin(f"{name}-deployer", deployer.issuer_arn, admin_policy)
+        for arn in plan.admins:
+            self._admin(f"{name}-admin-{_key(arn)}", arn, admin_policy)
+
+        self.kubeconfig = kubeconfig.exec_kubeconfig(name, cluster.endpoint, ca_data, exec_plugin(plan))
+        self.k8s_provider = kubeconfig.cluster_provider(name, self.kubeconfig, parent=self,
+                                                        depends_on=[self.deployer_access])
+
+        # Add-ons before nodes, then the nodes, then what needs them ------------------------------
+        addons = addons_for(plan.cni)
+        early = {a: self._addon(a, depends_on=[]) for a, when in addons if when == "before-nodes"}
+        node_prerequisites: list[pulumi.Resource] = [*node_role_grants, *early.values()]
+        if plan.cni != "cilium":
+            cluster_security_group = cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+            node_prerequisites += [
+                k8s.apiextensions.CustomResource(
+                    f"{name}-eniconfig-{zone}", api_version="crd.k8s.amazonaws.com/v1alpha1",
+                    kind="ENIConfig",
+                    metadata={"name": zone, "labels": {"app.kubernetes.io/managed-by": "fleet"}},
+                    spec={"subnet": subnet.id, "securityGroups": [cluster_security_group]},
+                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider,
+                                                depends_on=[early["vpc-cni"]]))
+                for zone, subnet in zip(network.zones, pods, strict=True)
+            ]
+        self.node_groups = [self._node_group(pool, node_role, private, node_prerequisites)
+                            for pool in plan.node_pools]
+
+        self.cilium = None
+        networked: list[pulumi.Resource] = list(self.node_groups)
+        if plan.cni == "cilium":
+            cni_config = k8s.core.v1.ConfigMap(
+                f"{name}-cilium-cni-config",
+                metadata={"name": CILIUM_CNI_CONFIGMAP, "namespace": "kube-system",
+                          "labels": {"app.kubernetes.io/managed-by": "fleet"}},
+                data={"cni-config": json.dumps(cilium_cni_config(name), indent=2)},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
+            self.cilium = k8s.helm.v3.Release(
+                f"{name}-cilium",
+                name="cilium",
+                chart=CILIUM_CHART,
+                version=CILIUM_VERSION,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY),
+                namespace="kube-system",
+                values=cluster.endpoint.apply(lambda e: cilium_values(plan, e.removeprefix("https://"))),
+                max_history=5,
+                timeout=900,
+                opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider,
+                                            depends_on=[cni_config, *self.node_groups]))
+            networked.append(self.cilium)
+        late = [self._addon(a, depends_on=networked) for a, when in addons if when == "after-nodes"]
+
+        # Handle ----------------------------------------------------------------------------------
+        egress_cidrs = pulumi.Output.all(*[e.public_ip for e in self.egress_ips]).apply(
+            lambda ips: sorted(f"{ip}/32" for ip in ips))
+        self.handle = ClusterHandle(
+            name=name,
+            provider="aws",
+            location=region,
+            endpoint=cluster.endpoint,
+            hub_server=cluster.endpoint,
+            ca_data=ca_data,
+            kubeconfig=self.kubeconfig,
+            oidc_issuer=issuer,
+            resource_id=cluster.arn,
+            account=caller.account_id,
+            egress_cidrs=egress_cidrs,
+            k8s_provider=self.k8s_provider,
+            ready=[self.deployer_access, *networked, *late],
+            annotations={
+                "aws_account_id": caller.account_id,
+                "aws_region": region,
+                "aws_cluster_name": name,
+                "aws_cluster_arn": cluster.arn,
+                "aws_vpc_id": self.vpc.id,
+                "aws_oidc_issuer": issuer,
+                "aws_oidc_provider_arn": self.oidc_provider.arn,
+            },
+        )
+        self.register_outputs({
+            "name": name, "arn": cluster.arn, "endpoint": cluster.endpoint, "oidcIssuer": issuer,
+            "vpcId": self.vpc.id, "egressCidrs": egress_cidrs,
+        })
+
+    def _admin(self, resource_name: str, principal: pulumi.Input[str],
+               policy_arn: pulumi.Input[str]) -> aws.eks.AccessPolicyAssociation:
+        """An access entry with cluster-wide AmazonEKSClusterAdminPolicy."""
+        entry = aws.eks.AccessEntry(
+            resource_name, cluster_name=self.cluster.name, principal_arn=principal, type="STANDARD",
+            region=self.plan.location, tags=aws_tags(self.plan.tags),
+            opts=pulumi.ResourceOptions(parent=self))
+        return aws.eks.AccessPolicyAssociation(
+            resource_name, cluster_name=entry.cluster_name, principal_arn=entry.principal_arn,
+            policy_arn=policy_arn, region=self.plan.location,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _addon(self, addon: str, depends_on: Sequence[pulumi.Resource]) -> aws.eks.Addon:
+        plan = self.plan
+        version = aws.eks.get_addon_version_output(  # the default build for this Kubernetes version
+            addon_name=addon, kubernetes_version=plan.kubernetes_version, region=plan.location,
+            opts=pulumi.InvokeOptions(parent=self))
+        configuration = ADDON_CONFIGURATION.get(addon)
+        return aws.eks.Addon(
+            f"{plan.name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+            addon_version=version.version,
+            configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+            region=plan.location, tags=aws_tags(plan.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+
+    def _node_group(self, pool: NodePoolPlan, role: aws.iam.Role, subnets: Sequence[aws.ec2.Subnet],
+                    prerequisites: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+        plan = self.plan
+        name, region = plan.name, plan.location
+        pool_tags = aws_tags(plan.tags, {"Name": f"{name}-{pool.name}", "fleet-node-pool": pool.name})
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool.name}", description=f"EKS node pool {pool.name} of {name}",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=IMDS_HOP_LIMIT),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=sizes.OS_DISK_GB[pool.size], volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"),
+            )],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=pool_tags)
+                                for kind in ("instance", "volume", "network-interface")],
+            region=region, tags=pool_tags, opts=pulumi.ResourceOptions(parent=self))
+        bounds = scaling(pool)
+        return aws.eks.NodeGroup(
+            f"{name}-{pool.name}",
+            cluster_name=self.cluster.name,
+            node_group_name_prefix=f"{pool.name}-",
+            node_role_arn=role.arn,
+            subnet_ids=[s.id for s in subnets],
+            ami_type=AMI_TYPE,
+            version=self.cluster.version,
+            instance_types=[sizes.instance_type("aws", pool.size)],
+            capacity_type=CAPACITY_TYPES[pool.spot],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(**bounds),
+            labels=dict(pool.labels),
+            taints=[aws.eks.NodeGroupTaintArgs(**t) for t in node_taints(pool, plan.cni)],
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=NODE_MAX_UNAVAILABLE_PERCENT),
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            region=region,
+            tags=pool_tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(prerequisites),
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+
+Cluster = EksCluster
+
+
+# --- hub and spokes --------------------------------------------------------------------------
+
+
+def hub_identity(plan: ClusterPlan, handle: ClusterHandle, service_accounts: Sequence[ServiceAccountRef],
+                 parent: pulumi.Resource) -> HubIdentity:
+    """An IAM role for the hub's GitOps controllers, bound to their service accounts by EKS Pod Identity."""
+    role_name = bounded_name(plan.name, "gitops-hub", IAM_NAME_LIMIT)
+    partition = handle.resource_id.apply(partition_of)
+    account = pulumi.Output.all(partition, handle.account)
+    role = aws.iam.Role(
+        f"{plan.name}-gitops-hub", name=role_name, description=f"GitOps controllers of hub {plan.name}",
+        assume_role_policy=account.apply(lambda v: hub_trust_policy(v[0], v[1], role_name)),
+        tags=aws_tags(plan.tags), opts=pulumi.ResourceOptions(parent=parent))
+    policy = aws.iam.RolePolicy(
+        f"{plan.name}-gitops-hub", role=role.id, name="gitops-hub",
+        policy=account.apply(lambda v: hub_role_policy(v[0], v[1], role_name)),
+        opts=pulumi.ResourceOptions(parent=parent))
+    cluster_name = handle.resource_id.apply(cluster_name_of)
+    associations = [
+        aws.eks.PodIdentityAssociation(
+            f"{plan.name}-pod-identity-{sa.namespace}-{sa.name}", cluster_name=cluster_name,
+            namespace=sa.namespace, service_account=sa.name, role_arn=role.arn, region=plan.location,
+            tags=aws_tags(plan.tags), opts=pulumi.ResourceOptions(parent=parent))
+        for sa in service_accounts
+    ]
+    return HubIdentity(provider="aws", principal=role.arn, details={"role_name": role.name},
+                       resources=[role, policy, *associations])
+
+
+def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIdentity,
+                     parent: pulumi.Resource) -> SpokeAccess:
+    """An access entry on the spoke for the hub's role, with cluster-admin, and how the engines use it."""
+    partition = handle.resource_id.apply(partition_of)
+    entry = aws.eks.AccessEntry(
+        f"{plan.name}-hub-access", cluster_name=handle.resource_id.apply(cluster_name_of),
+        principal_arn=identity.principal, type="STANDARD", region=plan.location, tags=aws_tags(plan.tags),
+        opts=pulumi.ResourceOptions(parent=parent))
+    association = aws.eks.AccessPolicyAssociation(
+        f"{plan.name}-hub-access", cluster_name=entry.cluster_name, principal_arn=entry.principal_arn,
+        policy_arn=partition.apply(cluster_admin_policy),
+        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), region=plan.location,
+        opts=pulumi.ResourceOptions(parent=parent))
+    # Both configs resolve only once the access exists, so whatever uses them waits for it.
+    argocd = pulumi.Output.all(identity.principal, association.id).apply(
+        lambda v: argocd_config(plan.name, v[0]))
+    flux = pulumi.Output.all(handle.resource_id, handle.endpoint, handle.ca_data, association.id).apply(
+        lambda v: flux_config(v[0], v[1], v[2]))
+    return SpokeAccess(argocd_config=argocd, flux_config=flux, resources=[entry, association])
