@@ -33,6 +33,9 @@ MAX_CLUSTERS_PER_ENTRY = 15
 
 # Longest cluster name each managed service accepts (GKE: 40, AKS: 63, EKS: 100).
 NAME_LIMITS = {"aws": 100, "azure": 63, "gcp": 40}
+# Most nodes a cluster's /20 pod range serves where every node takes a fixed pod block
+# (GKE: 32 pods per node -> a /26 per node -> 64 nodes).
+MAX_NODES = {"gcp": 64}
 
 # Add-ons that GitOps installs, as the enable_<addon> labels gitops-bridge ApplicationSets select on.
 POLICY_ENGINE_ADDONS = {"OPA": "enable_gatekeeper", "Kyverno": "enable_kyverno"}
@@ -433,6 +436,21 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
         context.template_problem(tpl, "spec.networking.authorizedNetworks",
                                  "0.0.0.0/0 opens the API endpoint to the whole internet, not allowed in "
                                  "production; list the networks that need access", user)
+        ok = False
+    ceiling = MAX_NODES.get(member.provider)
+    total = sum(p.max_nodes for p in _node_pools(spec.node_pools))
+    if ceiling is not None and total > ceiling:
+        context.template_problem(tpl, "spec.nodePools",
+                                 f"node pools may grow to {total} nodes, but a {member.provider} cluster's pod "
+                                 f"range serves at most {ceiling}; lower the pools' max", user)
+        ok = False
+    if member.provider == "gcp" and not member.name[0].isalpha():
+        context.problem(located, f"{member.where}.name",
+                        f"GKE cluster names start with a letter; '{member.name}' does not (rename the ClusterSet)")
+        ok = False
+    if member.provider == "gcp" and not context.settings.gcp_project:
+        context.problem(located, f"{member.where}.provider",
+                        "gcp clusters need a project: set fleet:gcpProject (or gcp:project) in the stack")
         ok = False
     names = [p.name for p in spec.node_pools]
     for position, pool in enumerate(spec.node_pools):

@@ -26,6 +26,9 @@ def config_from_pulumi() -> StackConfig:
         raw = config.get(key)
         if raw is not None:
             values[f"{NAMESPACE}:{key}"] = decode_config_value(raw)
+    gcp_project = pulumi.Config("gcp").get("project")
+    if gcp_project:
+        values["gcp:project"] = gcp_project
     stack = pulumi.get_stack()
     return StackConfig(stack, f"Pulumi.{stack}.yaml", values)
 

@@ -15,7 +15,7 @@ import yaml
 
 from fleet.plan import FleetPlan, expand
 from fleet.problems import Problem
-from fleet.settings import NAMESPACE, SECRET_KEYS, StackSettings, parse_settings
+from fleet.settings import NAMESPACE, StackSettings, parse_settings
 from fleet.spec.load import Declaration, RawDocument, parse_documents, read_files
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -39,7 +39,10 @@ class StackConfig:
 
     def fleet_values(self) -> dict[str, Any]:
         prefix = f"{NAMESPACE}:"
-        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+        values = {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+        if "gcpProject" not in values and self.values.get("gcp:project"):
+            values["gcpProject"] = self.values["gcp:project"]  # the gcp provider's own setting
+        return values
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def cluster_set(regions: list[dict[str, Any]] | None = None, **spec: Any) -> dic
 
 def plan_documents(*documents: dict[str, Any], settings: dict[str, Any] | None = None,
                    source: str = "fleets/test.yaml") -> tuple[FleetPlan, list[Problem]]:
-    parsed_settings, problems = parse_settings(settings or {}, "Pulumi.test.yaml")
+    parsed_settings, problems = parse_settings({"gcpProject": "test-project"} if settings is None else settings,
+                                               "Pulumi.test.yaml")
     assert not problems, problems
     declaration, problems = parse_documents([RawDocument(source, d) for d in documents])
     if problems:

@@ -197,3 +197,27 @@ def test_missing_cluster_set_and_repository():
     assert messages(problems) == [
         "fleets/test.yaml: ClusterSet/demo: spec.repository: no fleet repository: set spec.repository.url here "
         "or fleet:repository in the stack"]
+
+
+def test_gcp_needs_a_project_a_letter_first_and_nodes_its_pod_range_serves():
+    big = template(nodePools=[{"name": "general", "size": "large", "min": 1, "max": 80}])
+    numeric = cluster_set(hub=None, regions=[{"name": "us-east", "template": "base", "provider": "gcp"}])
+    numeric["metadata"]["name"] = "1st"
+    _, problems = plan_documents(big, numeric, settings={})
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/1st: spec.regions[0].name: GKE cluster names start with a letter; "
+        "'1st-us-east-01' does not (rename the ClusterSet)",
+        "fleets/test.yaml: ClusterSet/1st: spec.regions[0].provider: gcp clusters need a project: set "
+        "fleet:gcpProject (or gcp:project) in the stack",
+        "fleets/test.yaml: ClusterTemplate/base: spec.nodePools: node pools may grow to 84 nodes, but a gcp "
+        "cluster's pod range serves at most 64; lower the pools' max (used by ClusterSet/1st spec.regions[0])",
+    ]
+
+
+def test_system_pools_are_regular_capacity():
+    _, problems = plan_documents(template(nodePools=[{"name": "system", "system": True, "spot": True}]),
+                                 cluster_set(hub=None))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterTemplate/base: spec.nodePools[0]: system pool 'system' must run on regular "
+        "capacity with min >= 1 (cluster add-ons live there); drop spot or raise min "
+        "(used by ClusterSet/demo spec.regions[0])"]
