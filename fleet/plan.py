@@ -528,17 +528,25 @@ def _addon_labels(provider: str, template: ClusterTemplate) -> dict[str, str]:
     return {key: "true" for key, on in enabled.items() if key and on}
 
 
-def _registration_labels(member: _Member, cluster_set: ClusterSet, environment: str,
-                         template: ClusterTemplate) -> dict[str, str]:
+def _contract_labels(member: _Member, cluster_set: ClusterSet, environment: str,
+                     template: ClusterTemplate) -> dict[str, str]:
+    """The labels of CONTRACTS section 2, region labels included (they never override these)."""
     return {
         **member.labels,
-        **_addon_labels(member.provider, template),
         "purpose": "management" if member.role == "hub" else "workload",
         "env": environment,
         "region": member.region,
         "cloud": member.provider,
         "cluster-set": cluster_set.metadata.name,
         "template": template.metadata.name,
+    }
+
+
+def _registration_labels(member: _Member, cluster_set: ClusterSet, environment: str,
+                         template: ClusterTemplate) -> dict[str, str]:
+    return {
+        **_addon_labels(member.provider, template),
+        **_contract_labels(member, cluster_set, environment, template),
         "engine": template.spec.gitops.engine,
         "service-type": template.spec.networking.service_type,
     }
@@ -566,14 +574,8 @@ def _identity(member: _Member, cluster_set: ClusterSet, environment: str,
 def _tags(member: _Member, cluster_set: ClusterSet, environment: str,
           template: ClusterTemplate) -> dict[str, str]:
     return {
-        **member.labels,
+        **_contract_labels(member, cluster_set, environment, template),
         "fleet-cluster": member.name,
-        "purpose": "management" if member.role == "hub" else "workload",
-        "env": environment,
-        "region": member.region,
-        "cloud": member.provider,
-        "cluster-set": cluster_set.metadata.name,
-        "template": template.metadata.name,
         "managed-by": "fleet",
     }
 
