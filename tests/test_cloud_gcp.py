@@ -139,6 +139,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
 def run(fleet: FleetPlan) -> Synth:
     result = Synth(fleet)
+    settings.ROOT.set(None)  # a fresh stack per program, as `pulumi up` has
     pulumi.runtime.set_mocks(_Mocks(), project="fleet", stack="test", preview=False)
     monitor = settings.get_monitor()
     register = monitor.RegisterResource

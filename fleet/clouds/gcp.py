@@ -276,21 +276,22 @@ def _field(value: Any, key: str) -> Any:
 # --- shared project-level grants ---------------------------------------------------------------
 # A project-level IAMMember is non-authoritative for one (project, role, member): two Pulumi
 # resources for the same binding would let the deletion of one cluster revoke it for all others.
-# Clusters sharing a project (and a common Pulumi parent) therefore share one resource, parented to
-# that common parent so its URN does not depend on which cluster asked first.
+# Clusters sharing a project therefore share one resource, a child of the stack itself, so its URN
+# depends neither on which cluster asked first nor on any cluster's component.
 
 _SHARED_GRANTS: weakref.WeakKeyDictionary[pulumi.Resource, dict[str, gcp.projects.IAMMember]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _project_grant(owner: pulumi.Resource, name: str, project: str, role: str, member: pulumi.Input[str],
+def _project_grant(name: str, project: str, role: str, member: pulumi.Input[str],
                    depends_on: Sequence[pulumi.Resource] = ()) -> gcp.projects.IAMMember:
-    grants = _SHARED_GRANTS.setdefault(owner, {})
+    stack = pulumi.runtime.get_root_resource()  # one registry per program run
+    grants = _SHARED_GRANTS.setdefault(stack, {}) if stack is not None else {}
     if name not in grants:
         grants[name] = gcp.projects.IAMMember(
             name, project=project, role=role, member=member,
-            opts=pulumi.ResourceOptions(parent=owner, depends_on=list(depends_on)),
+            opts=pulumi.ResourceOptions(depends_on=list(depends_on)),
         )
     return grants[name]
 
@@ -472,14 +473,11 @@ class GkeCluster(pulumi.ComponentResource):
             if rbac_subject(member) is None:
                 pulumi.log.warn(f"{name}: admin '{member}' is not a user:, group: or serviceAccount: "
                                 "member; it gets no Kubernetes RBAC", self)
-        # Shared by every cluster under the same parent (see _project_grant); unparented, per cluster.
-        owner: pulumi.Resource = opts.parent if opts is not None and opts.parent is not None else self
-        shared = owner is not self
+        # Shared by every cluster of the project (see _project_grant).
         for member in plan.admins:
             for role in ADMIN_PROJECT_ROLES:
-                prefix = "gcp-admin" if shared else f"{name}-admin"
-                grant_name = f"{prefix}-{role_slug(role)}-{digest(project, role, member, length=10)}"
-                _project_grant(owner, grant_name, project, role, member)
+                grant_name = f"gcp-admin-{role_slug(role)}-{digest(project, role, member, length=10)}"
+                _project_grant(grant_name, project, role, member)
         if subjects:
             k8s.rbac.v1.ClusterRoleBinding(
                 f"{name}-fleet-admins",
@@ -592,11 +590,10 @@ def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIden
                      parent: pulumi.Resource) -> SpokeAccess:
     """Let the hub's service account administer a GKE spoke: project IAM to reach it, RBAC inside."""
     project = resolve_project(plan.project, gcp.config.project)
-    owner = identity.resources[0] if identity.resources else parent
     member = (identity.details["member"] if "member" in identity.details
               else identity.principal.apply(lambda email: f"serviceAccount:{email}"))
     grants = [
-        _project_grant(owner, f"{plan.hub or 'hub'}-gitops-{role_slug(role)}-{digest(project, length=8)}",
+        _project_grant(f"{plan.hub or 'hub'}-gitops-{role_slug(role)}-{digest(project, length=8)}",
                        project, role, member)
         for role in HUB_PROJECT_ROLES[plan.endpoint.mode]
     ]
