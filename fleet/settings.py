@@ -23,12 +23,12 @@ _STACK_ENVIRONMENTS = {"prod": "production", "production": "production", "stagin
 
 
 class FluxSettings(_Model):
-    version: str = Field("2.7.x", description="Flux distribution version (FluxInstance spec.distribution.version).")
-    operator_chart_version: str = Field("0.33.0", description="flux-operator Helm chart version.")
+    version: str = Field("2.9.x", description="Flux distribution version (FluxInstance spec.distribution.version).")
+    operator_chart_version: str = Field("0.58.1", description="flux-operator Helm chart version.")
 
 
 class ArgoCDSettings(_Model):
-    chart_version: str = Field("9.1.4", description="argo-cd Helm chart version.")
+    chart_version: str = Field("10.1.1", description="argo-cd Helm chart version.")
 
 
 class AdminSettings(_Model):

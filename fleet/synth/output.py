@@ -14,7 +14,9 @@ from fleet.plan import ClusterPlan, FleetPlan
 from fleet.synth.engine import REDACTED, Record, Recording, clean
 
 K8S_PROVIDER_TYPE = "pulumi:providers:kubernetes"
-NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
+# Helm releases and YAML/kustomize bundles are not objects of their own (their contents are not ours).
+NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml:", "kubernetes:yaml/", "kubernetes:kustomize:",
+               "kubernetes:kustomize/")
 
 
 def cluster_entry(cluster: ClusterPlan) -> dict[str, Any]:
