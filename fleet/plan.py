@@ -37,6 +37,8 @@ NAME_LIMITS = {"aws": 100, "azure": 63, "gcp": 40}
 # (GKE: 32 pods per node -> a /26 per node -> 64 nodes).
 MAX_NODES = {"gcp": 64}
 
+DECOMMISSION_TAG = "fleet-decommission"
+
 # Add-ons that GitOps installs, as the enable_<addon> labels gitops-bridge ApplicationSets select on.
 POLICY_ENGINE_ADDONS = {"OPA": "enable_gatekeeper", "Kyverno": "enable_kyverno"}
 # Where Cilium is part of the managed dataplane it is not an add-on GitOps installs.
@@ -131,6 +133,7 @@ class ClusterPlan:
     hub_provider: str | None
     hub_engine: str | None
     protect: bool  # Pulumi protect and the cloud's deletion protection
+    decommissioning: bool  # protection deliberately lifted (region entry `decommission`)
     load_balancing: Mapping[str, str]
     admins: tuple[str, ...] = ()  # this cloud's admin principals (ARNs / Entra group ids / IAM members)
     project: str | None = None  # GCP project id for gcp clusters (None: the gcp:project config)
@@ -201,6 +204,7 @@ class _Member:
     labels: Mapping[str, str]
     block: ipaddress.IPv4Network
     where: str  # field path of the declaring entry, for messages
+    decommissioning: bool = False
 
 
 def expand(declaration: Declaration, settings: StackSettings, stack: str,
@@ -272,11 +276,26 @@ def _spoke_members(located: Located, context: _Context) -> list[_Member]:
         blocks = _entry_blocks(entry, location, located, where, context) if location and count_ok else None
         if template is None or location is None or blocks is None:
             continue
+        leaving = _decommissioned(entry.decommission, entry.clusters, located, where, context)
         for index in range(entry.clusters):
             name = f"{cluster_set.metadata.name}-{entry.name}-{index + 1:02d}"
             members.append(_Member(name, "spoke", entry.name, index, provider, location, template,
-                                   entry.labels, blocks[index], where))
+                                   entry.labels, blocks[index], where, index + 1 in leaving))
     return members
+
+
+def _decommissioned(decommission: bool | list[int], count: int, located: Located, where: str,
+                    context: _Context) -> set[int]:
+    """Cluster numbers (1-based, as in the names) whose protection is lifted."""
+    if decommission is True:
+        return set(range(1, count + 1))
+    if decommission is False:
+        return set()
+    outside = sorted(n for n in decommission if not 1 <= n <= count)
+    if outside:
+        context.problem(located, f"{where}.decommission",
+                        f"cluster number(s) {outside} do not exist (this entry has clusters 1..{count})")
+    return set(decommission)
 
 
 def _template(name: str, located: Located, path: str, context: _Context) -> Located | None:
@@ -408,8 +427,9 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         hub_provider=hub.provider if hub and member.role == "spoke" else None,
         hub_engine=(hub_template.spec.gitops.engine
                     if isinstance(hub_template, ClusterTemplate) and member.role == "spoke" else None),
-        protect=context.settings.protect if context.settings.protect is not None
-        else environment == "production",
+        protect=not member.decommissioning and (
+            context.settings.protect if context.settings.protect is not None else environment == "production"),
+        decommissioning=member.decommissioning,
         load_balancing=_frozen({"mode": cluster_set.spec.load_balancing.mode,
                                 "algorithm": cluster_set.spec.load_balancing.algorithm}),
         admins=tuple(getattr(context.settings.admins, member.provider)),
@@ -573,11 +593,14 @@ def _identity(member: _Member, cluster_set: ClusterSet, environment: str,
 
 def _tags(member: _Member, cluster_set: ClusterSet, environment: str,
           template: ClusterTemplate) -> dict[str, str]:
-    return {
+    tags = {
         **_contract_labels(member, cluster_set, environment, template),
         "fleet-cluster": member.name,
         "managed-by": "fleet",
     }
+    if member.decommissioning:
+        tags[DECOMMISSION_TAG] = "true"  # tells guardrails (and people) the lifted protection is deliberate
+    return tags
 
 
 def _gitops(member: _Member, cluster_set: ClusterSet, environment: str, template: ClusterTemplate,

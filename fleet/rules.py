@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from fleet.plan import ClusterPlan, FleetPlan
+from fleet.plan import DECOMMISSION_TAG, ClusterPlan, FleetPlan
 from fleet.problems import Problem
 from fleet.spec import versions
 from fleet.spec.load import Declaration
@@ -63,7 +63,7 @@ def _production_encryption(cluster: ClusterPlan) -> str | None:
 
 
 def _production_protection(cluster: ClusterPlan) -> str | None:
-    if not cluster.is_production or cluster.protect:
+    if not cluster.is_production or cluster.protect or cluster.decommissioning:
         return None
     return (f"production cluster '{cluster.name}' is not protected from deletion; remove "
             "fleet:protect: false from the production stack")
@@ -388,6 +388,8 @@ def _deletion_protection(resource: Resource, stack: Sequence[Resource]) -> list[
     shape = CLUSTER_SHAPES.get(resource.type)
     if shape is None or not _is_production(resource, shape):
         return []
+    if _labels(resource, shape).get(DECOMMISSION_TAG) == "true":
+        return []  # protection lifted on purpose: the region entry says `decommission`
     missing = [] if resource.protect else ["Pulumi `protect` is off"]
     missing += [e.fix() for e in _unmet(shape.deletion_protection, resource.inputs)]
     if shape.deletion_companion and not shape.deletion_companion.present(resource, stack):

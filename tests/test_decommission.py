@@ -131,3 +131,23 @@ def test_protection_cannot_be_lifted_for_the_whole_production_fleet() -> None:
     assert problems and all("[production-deletion-protection]" in p for p in problems)
     assert "production cluster 'production-fleet-us-east-01' is not protected from deletion; remove " \
            "fleet:protect: false from the production stack" in "\n".join(problems)
+
+
+def test_decommission_step_one_lifts_protection_without_deleting_anything(prod_synth: dict) -> None:
+    """`decommission: [3]` on us-east: cluster 03 loses Pulumi protect and the cloud's deletion
+    protection (tagged fleet-decommission), nothing is deleted, the guardrails accept it, and the
+    other clusters stay protected."""
+    from fleet.rules import check_synth
+
+    def mark_third(regions):
+        next(r for r in regions if r["name"] == "us-east")["decommission"] = [3]
+
+    marked = synth(edited(stack_config("prod"), mark_third))
+    diff = diff_synth(prod_synth, marked)
+    assert diff.count("delete") == 0 and diff.clusters_removed == [] and diff.destructive == []
+    clusters = {r["name"]: r for r in marked["resources"] if r["type"] in CLUSTER_TYPES}
+    third = clusters["production-fleet-us-east-03-eks"]
+    assert third["protect"] is False and third["inputs"]["deletionProtection"] is False
+    assert third["inputs"]["tags"]["fleet-decommission"] == "true"
+    assert all(r["protect"] for name, r in clusters.items() if name != "production-fleet-us-east-03-eks")
+    assert check_synth(marked) == []

@@ -221,3 +221,16 @@ def test_system_pools_are_regular_capacity():
         "fleets/test.yaml: ClusterTemplate/base: spec.nodePools[0]: system pool 'system' must run on regular "
         "capacity with min >= 1 (cluster add-ons live there); drop spot or raise min "
         "(used by ClusterSet/demo spec.regions[0])"]
+
+
+def test_decommission_lifts_protection_of_the_named_clusters_only():
+    plan, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 3, "template": "base", "decommission": [3]}]))
+    assert problems == []
+    protect = {c.name: (c.protect, c.decommissioning, c.tags.get("fleet-decommission")) for c in plan.clusters}
+    assert protect["demo-us-east-03"] == (False, True, "true")
+    assert protect["demo-us-east-01"] == (True, False, None)
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "clusters": 2, "template": "base", "decommission": [4]}]))
+    assert messages(problems) == ["fleets/test.yaml: ClusterSet/demo: spec.regions[0].decommission: cluster "
+                                  "number(s) [4] do not exist (this entry has clusters 1..2)"]

@@ -209,6 +209,12 @@ class RegionEntry(_Model):
     )
     labels: Labels = Field(default_factory=dict, description="Labels merged into every cluster of the entry.")
     network: RegionNetwork = Field(default_factory=RegionNetwork, description="Address overrides.")
+    decommission: bool | list[int] = Field(
+        False,
+        description="Step 1 of removing clusters: true (every cluster of the entry) or the cluster numbers "
+        "(1 for <set>-<region>-01) whose deletion protection is lifted. Merge, apply, then remove the entry "
+        "or lower `clusters` in a second change.",
+    )
 
 
 class Hub(_Model):
