@@ -107,7 +107,7 @@ def test_flux_source_and_ref() -> None:
 
 
 def test_default_versions_are_the_checked_ones() -> None:
-    """Checked upstream (see docs/gitops.md): argo-helm argo-cd 10.1.1 = Argo CD v3.4.4; flux-operator
+    """Checked upstream (see README.md, GitOps section): argo-helm argo-cd 10.1.1 = Argo CD v3.4.4; flux-operator
     v0.58.1 (chart version = operator version) ships Flux up to v2.9.x."""
     assert ArgoCDSettings().chart_version.startswith("10.")
     assert FluxSettings().version == "2.9.x"
