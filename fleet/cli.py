@@ -57,12 +57,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
         result = plan_stack(config, project_dir) if not trouble else None
         problems += trouble + (result.problems if result else [])
         if result and not result.problems:
+            if args.deep:
+                problems += _deep_problems(project_dir, config)
             summaries.append(f"{stack}: {_describe(result.plan)}")
     if problems:
         return _report(problems)
     for line in summaries:
         print(f"valid: {line}")
     return EXIT_OK
+
+
+def _deep_problems(project_dir: Path, config: StackConfig) -> list[Problem]:
+    """Run the program offline and judge what it declares with the resource guardrails too."""
+    from fleet.synth import synthesize
+
+    result = synthesize(project_dir, config)
+    if result.program_error:
+        return [Problem(config.source, "", "", result.program_error)]
+    return result.problems + result.guardrails
 
 
 def _describe(plan: FleetPlan) -> str:
@@ -143,15 +155,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(result.program_error, file=sys.stderr)
         return EXIT_INVALID
     assert result.recording is not None
-    # The resource guardrails (the same functions the policy pack runs in `pulumi preview`), on
-    # what the program declared; secrets are judged redacted whatever --show-secrets says.
-    from fleet.rules import synth_problems
-    from fleet.synth.output import synth_document
-
-    document = synth_document(result.recording, result.stack.plan)
-    violations = synth_problems(document, str(out_dir / "resources.json"))
-    if violations:
-        return _report(violations)
+    if result.guardrails:  # the files are written all the same: they show what broke the rule
+        return _report(result.guardrails)
     manifests = out_dir / "manifests"
     clusters = sorted(p.name for p in manifests.iterdir()) if manifests.exists() else []
     objects = sum(1 for _ in manifests.rglob("*.yaml")) if manifests.exists() else 0
@@ -233,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check declarations; one line per problem")
     with_inputs(validate, None)
+    validate.add_argument("--deep", action="store_true",
+                          help="also run the program offline and apply the resource guardrails (as synth does)")
     validate.set_defaults(run=cmd_validate)
 
     plan = commands.add_parser("plan", help="the fleet as a table, offline")

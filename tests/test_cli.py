@@ -106,3 +106,15 @@ def test_diff_exit_codes(tmp_path, capsys):
     assert "delete   aws:eks/cluster:Cluster  c  [DESTRUCTIVE]" in out
     assert "- cluster  c  [DESTRUCTIVE" in out
     assert main(["diff", str(base), str(tmp_path / "missing")]) == 1
+
+
+def test_deep_validation_runs_the_program_and_its_guardrails(capsys, monkeypatch):
+    import fleet.synth as synth
+
+    judged = []
+    real = synth.synth_problems
+    monkeypatch.setattr(synth, "synth_problems", lambda doc, source: judged.append(len(doc["resources"]))
+                        or real(doc, source))
+    assert main(["validate", "--deep", "--stack", "staging"]) == 0
+    assert judged and judged[0] > 100  # every recorded resource went through the resource rules
+    assert "valid: staging" in capsys.readouterr().out

@@ -340,9 +340,9 @@ def test_fleet_validate_rejects_a_gdpr_cluster_in_a_us_location(tmp_path, capsys
 
 def test_fleet_synth_reports_a_resource_rule_violation(tmp_path, capsys, monkeypatch) -> None:
     """`fleet synth` judges what the program declared with the same rules as the policy pack."""
-    from fleet.synth import output
+    import fleet.synth as synth
 
-    real = output.synth_document
+    real = synth.synth_document
 
     def leaking(recording, plan, show_secrets=False):
         document = real(recording, plan, show_secrets)
@@ -350,7 +350,7 @@ def test_fleet_synth_reports_a_resource_rule_violation(tmp_path, capsys, monkeyp
         provider["inputs"]["kubeconfig"] = KUBECONFIG_WITH_TOKEN
         return document
 
-    monkeypatch.setattr(output, "synth_document", leaking)
+    monkeypatch.setattr(synth, "synth_document", leaking)
     assert main(["synth", "--stack", "staging", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "[no-plaintext-credentials] cluster 'staging-fleet-" in err

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
 from fleet.problems import Problem
+from fleet.rules import synth_problems
 from fleet.stack import StackConfig, StackResult, plan_stack
 from fleet.synth.engine import Recording, run_program
-from fleet.synth.output import write_synth
+from fleet.synth.output import synth_document, write_synth
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class SynthResult:
     stack: StackResult
     recording: Recording | None
     program_error: str | None = None
+    document: dict[str, Any] | None = None  # resources.json, secrets redacted
+    guardrails: list[Problem] = field(default_factory=list)  # resource rules broken by what was declared
 
     @property
     def problems(self) -> list[Problem]:
@@ -26,7 +30,8 @@ class SynthResult:
 
 def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = None,
                show_secrets: bool = False) -> SynthResult:
-    """Validate first (nothing runs on an invalid declaration), then run `__main__.py` and record."""
+    """Validate first (nothing runs on an invalid declaration), then run `__main__.py`, record, and
+    judge what it declared with the resource guardrails (the functions the policy pack runs)."""
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
@@ -34,6 +39,10 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
         recording = run_program(project_dir, config)
     except pulumi.RunError as error:
         return SynthResult(stack, None, str(error))
+    document = synth_document(recording, stack.plan)
+    source = str(out_dir / "resources.json") if out_dir else f"synth of stack {config.stack}"
+    guardrails = synth_problems(document, source)
     if out_dir is not None:
-        write_synth(recording, stack.plan, out_dir, show_secrets)
-    return SynthResult(stack, recording)
+        revealed = synth_document(recording, stack.plan, show_secrets=True) if show_secrets else document
+        write_synth(recording, revealed, out_dir, show_secrets)
+    return SynthResult(stack, recording, None, document, guardrails)

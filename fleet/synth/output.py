@@ -96,9 +96,9 @@ def manifest_file_name(body: dict[str, Any]) -> str:
     return re.sub(r"[^a-z0-9.-]+", "-", "_".join(str(p) for p in parts).lower()) + ".yaml"
 
 
-def write_synth(recording: Recording, plan: FleetPlan, out_dir: Path, show_secrets: bool = False) -> None:
+def write_synth(recording: Recording, document: dict[str, Any], out_dir: Path, show_secrets: bool = False) -> None:
+    """`document` as resources.json, and every Kubernetes object under manifests/<cluster>/."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    document = synth_document(recording, plan, show_secrets)
     (out_dir / "resources.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
     manifests = out_dir / "manifests"
     if manifests.exists():
