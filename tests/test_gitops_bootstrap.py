@@ -370,7 +370,7 @@ def test_identity_data_uses_runtime_values() -> None:
 
 
 def test_docs_section_exists() -> None:
-    text = (PROJECT_DIR / "docs" / "gitops.md").read_text()
+    text = (PROJECT_DIR / "README.md").read_text()
     for phrase in ("zero touch", "cluster-identity", "ApplicationSet", "clusters/<environment>"):
         assert phrase.lower() in text.lower(), phrase
     assert Path(PROJECT_DIR / "gitops" / "README.md").is_file()
