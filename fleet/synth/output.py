@@ -55,7 +55,8 @@ def synth_document(recording: Recording, plan: FleetPlan, show_secrets: bool = F
         "project": recording.project,
         "stack": recording.stack,
         "clusters": [cluster_entry(c) for c in plan.clusters],
-        "resources": [resource_entry(r, show_secrets) for r in recording.records],
+        # by URN: registration order depends on when outputs resolve, and a review wants stable files
+        "resources": [resource_entry(r, show_secrets) for r in sorted(recording.records, key=lambda r: r.urn)],
         "outputs": clean(recording.outputs, show_secrets),
     }
 
