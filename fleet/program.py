@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pulumi
@@ -34,6 +35,9 @@ def config_from_pulumi() -> StackConfig:
 
 
 def main(project_dir: Path) -> StackResult:
+    # The SDKs allocate thousands of objects per resource; with the default thresholds the cyclic
+    # collector rescans the growing heap again and again (half the CPU). Collect less, as mypy does.
+    gc.set_threshold(200_000, 30, 30)
     result = plan_stack(config_from_pulumi(), project_dir)
     if result.problems:
         # RunError stops the update with these lines and no traceback; nothing was declared yet.

@@ -11,7 +11,7 @@ import pulumi
 from fleet.problems import Problem
 from fleet.rules import synth_problems
 from fleet.stack import StackConfig, StackResult, plan_stack
-from fleet.synth.engine import Recording, run_program
+from fleet.synth.engine import Recording, collector_paused, run_program
 from fleet.synth.output import synth_document, write_synth
 
 
@@ -35,14 +35,15 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
-    try:
-        recording = run_program(project_dir, config)
-    except pulumi.RunError as error:
-        return SynthResult(stack, None, str(error))
-    document = synth_document(recording, stack.plan)
-    source = str(out_dir / "resources.json") if out_dir else f"synth of stack {config.stack}"
-    guardrails = synth_problems(document, source)
-    if out_dir is not None:
-        revealed = synth_document(recording, stack.plan, show_secrets=True) if show_secrets else document
-        write_synth(recording, revealed, out_dir, show_secrets)
-    return SynthResult(stack, recording, None, document, guardrails)
+    with collector_paused():
+        try:
+            recording = run_program(project_dir, config)
+        except pulumi.RunError as error:
+            return SynthResult(stack, None, str(error))
+        document = synth_document(recording, stack.plan)
+        source = str(out_dir / "resources.json") if out_dir else f"synth of stack {config.stack}"
+        guardrails = synth_problems(document, source)
+        if out_dir is not None:
+            revealed = synth_document(recording, stack.plan, show_secrets=True) if show_secrets else document
+            write_synth(recording, revealed, out_dir, show_secrets)
+        return SynthResult(stack, recording, None, document, guardrails)

@@ -8,8 +8,11 @@ later code declares appears here without touching it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import runpy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,3 +154,16 @@ def holds_secret(value: Any) -> bool:
     if isinstance(value, list):
         return any(holds_secret(v) for v in value)
     return False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a synth runs: the SDK's heap only grows during a synth and
+    rescanning it took about half the CPU (docs/performance.md). Collection resumes afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
