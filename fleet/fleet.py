@@ -15,6 +15,7 @@ from __future__ import annotations
 import pulumi
 
 from fleet import clouds
+from fleet.clouds.aliases import without_api_version_aliases
 from fleet.clouds.base import ClusterHandle, HubIdentity
 from fleet.gitops import bootstrap, controller_service_accounts
 from fleet.gitops.hub import HubRegistrar
@@ -47,7 +48,9 @@ class Fleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, plan: FleetPlan, git_token: pulumi.Output[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("fleet:index:Fleet", name, None, opts)
+        # every resource below inherits the transformation (fleet/clouds/aliases.py says why)
+        dropping_aliases = pulumi.ResourceOptions(transformations=[without_api_version_aliases])
+        super().__init__("fleet:index:Fleet", name, None, pulumi.ResourceOptions.merge(opts, dropping_aliases))
         self.members: dict[str, FleetMember] = {}
         child = pulumi.ResourceOptions(parent=self)
         for hub in plan.hubs:

@@ -71,12 +71,16 @@ class SynthReadError(Exception):
     pass
 
 
-def load_synth(directory: Path) -> dict[str, Any]:
-    path = directory / "resources.json"
+def load_synth(location: Path) -> dict[str, Any]:
+    """A synth output, given its folder or its resources.json."""
+    path = location if location.is_file() else location / "resources.json"
+    directory = path.parent
     try:
         document = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise SynthReadError(f"{path}: not found (run `fleet synth --out {directory}` first)") from None
+    except OSError as error:
+        raise SynthReadError(f"{path}: cannot be read ({error.strerror})") from None
     except ValueError as error:
         raise SynthReadError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
