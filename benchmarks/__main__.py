@@ -78,6 +78,7 @@ class Size:
     resources: int = 0
     fleet: list[Run] = field(default_factory=list)
     base: list[Run] = field(default_factory=list)
+    base_no_gc: list[Run] = field(default_factory=list)  # the bare SDK without cyclic GC, as fleet runs
 
     def wall(self, side: str) -> float:
         return median([r.seconds for r in getattr(self, side)])
@@ -112,11 +113,12 @@ def overhead(sizes: list[int], repeat: int, repeat_large: int, large: int, root:
             started = time.perf_counter()
             # fleet first when the baseline still needs its shape, then alternate the order
             fleet_first = not shapes[size.spokes].exists() or round_ % 2 == 0
-            for side in ("fleet", "base") if fleet_first else ("base", "fleet"):
+            for side in ("fleet", "base", "base_no_gc") if fleet_first else ("base_no_gc", "base", "fleet"):
                 _measure_side(size, side, files, shapes, out)
             print(f"  round {round_ + 1}/{rounds}: {size.spokes:>3} spokes ({size.clusters} clusters, "
                   f"{size.resources} resources): fleet {size.fleet[-1].seconds:6.1f} s, "
-                  f"bare SDK {size.base[-1].seconds:6.1f} s  [{time.perf_counter() - started:.0f} s]", flush=True)
+                  f"bare SDK {size.base[-1].seconds:6.1f} s, bare SDK without GC {size.base_no_gc[-1].seconds:6.1f} s"
+                  f"  [{time.perf_counter() - started:.0f} s]", flush=True)
     return results
 
 
@@ -133,7 +135,8 @@ def _measure_side(size: Size, side: str, files: dict, shapes: dict, out: Path) -
         shutil.rmtree(out)
         size.fleet.append(result)
     else:
-        size.base.append(run(["-m", "benchmarks.baseline", str(shapes[size.spokes])]))
+        no_gc = ["--no-gc"] if side == "base_no_gc" else []
+        getattr(size, side).append(run(["-m", "benchmarks.baseline", str(shapes[size.spokes]), *no_gc]))
 
 
 def report_overhead(results: list[Size]) -> dict[str, float]:
@@ -148,6 +151,20 @@ def report_overhead(results: list[Size]) -> dict[str, float]:
     print("  (medians of " + ", ".join(f"{len(s.fleet)}" for s in results) + " runs; wall spread fleet "
           + ", ".join(spread([r.seconds for r in s.fleet]) for s in results) + " s; bare SDK "
           + ", ".join(spread([r.seconds for r in s.base]) for s in results) + " s)")
+    print()
+    print("  the same against the bare SDK with its cyclic GC off, as `fleet synth` runs (fleet.cli.run):")
+    print("  spokes | bare SDK without GC: wall  peak RSS | ratio: wall   RSS | marginal per resource: fleet"
+          "  bare without GC  ratio")
+    for previous, s in zip([None, *results[:-1]], results, strict=True):
+        marginal = ""
+        if previous is not None:
+            n = s.resources - previous.resources
+            fw = (s.wall("fleet") - previous.wall("fleet")) / n
+            qw = (s.wall("base_no_gc") - previous.wall("base_no_gc")) / n
+            marginal = f" {fw * 1000:27.1f} ms {qw * 1000:13.1f} ms {fw / qw:6.2f}"
+        quiet_wall, quiet_rss = s.wall("base_no_gc"), s.rss("base_no_gc")
+        print(f"  {s.spokes:>6} | {quiet_wall:25.1f} s {quiet_rss:7.0f} MB |"
+              f" {s.wall('fleet') / quiet_wall:11.2f} {s.rss('fleet') / quiet_rss:5.2f} |{marginal}")
     print()
     print("  marginal cost per resource (slope between sizes)   fleet wall   bare wall  ratio |"
           " fleet cpu  bare cpu  ratio | fleet RSS  bare RSS")
@@ -187,6 +204,10 @@ def report_overhead(results: list[Size]) -> dict[str, float]:
     figures["flat"] = max(marginals) / min(marginals) if len(marginals) > 1 else 1.0
     figures["growth"] = marginals[-1] / marginals[0] if len(marginals) > 1 else 1.0
     figures["middle_spokes"] = middle.spokes
+    figures["ratio_60_no_gc"] = middle.wall("fleet") / middle.wall("base_no_gc")
+    first, last = results[0], results[-1]
+    figures["marginal_ratio_no_gc"] = ((last.wall("fleet") - first.wall("fleet"))
+                                       / (last.wall("base_no_gc") - first.wall("base_no_gc")))
     return figures
 
 
@@ -329,6 +350,10 @@ def goals(figures: dict[str, float] | None, startup_ok: bool | None, critical_ok
         rows.append((f"per-cluster cost flat from smallest to largest (within {GOAL_FLAT - 1:.0%})",
                      f"marginal per cluster varies {figures['flat']:.2f} x (last/first {figures['growth']:.2f})",
                      figures["flat"] <= GOAL_FLAT))
+    info = []
+    if figures:
+        info.append(f"against the bare SDK with its cyclic GC off as well: {figures['ratio_60_no_gc']:.2f} x at "
+                    f"{int(figures['middle_spokes'])} spokes, {figures['marginal_ratio_no_gc']:.2f} x per resource")
     if startup_ok is not None:
         rows.append(("a one-cloud fleet never imports the other clouds' SDKs", "see start-up", startup_ok))
     if critical_ok is not None:
@@ -338,6 +363,8 @@ def goals(figures: dict[str, float] | None, startup_ok: bool | None, critical_ok
     print("== Goals (issue #6) ==")
     for goal, value, ok in rows:
         print(f"  {'PASS' if ok else 'FAIL'}  {goal:<86} {value}")
+    for line in info:
+        print(f"  info  {line}")
 
 
 def main(argv: list[str] | None = None) -> int:

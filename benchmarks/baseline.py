@@ -3,7 +3,7 @@
 `shape_of(resources.json)` reduces a synth output to a small "shape" file: for each resource in
 registration order, its type token, name, custom/component/provider kind, parent, provider and
 dependencies (as indices), and the size of its inputs (number of leaf values, characters per
-leaf). `python -m benchmarks.baseline SHAPE [--aliases]` then registers exactly that many resources with
+leaf). `python -m benchmarks.baseline SHAPE [--aliases] [--no-gc]` then registers exactly that many resources with
 plain `pulumi.CustomResource` / `ComponentResource` / `ProviderResource`, same parents, same
 providers, same dependencies (as depends_on), flat inputs of the same leaf count and total size,
 under `pulumi.runtime.set_mocks` with a trivial Mocks and the same `run_pulumi_func` machinery
@@ -127,4 +127,9 @@ def main(shape_path: str, with_aliases: bool = False) -> int:
 
 
 if __name__ == "__main__":
+    if "--no-gc" in sys.argv[2:]:
+        # as `fleet synth` runs (fleet.cli.run): the bare SDK without its cyclic-collection cost
+        import gc
+
+        gc.disable()
     sys.exit(main(sys.argv[1], "--aliases" in sys.argv[2:]))

@@ -183,6 +183,30 @@ class Expect:
         return f"{self.path} must be set"
 
 
+class Stack(Sequence["Resource"]):
+    """The resources of a stack, indexed by type once: rules look for a cluster's companions per
+    cluster, and scanning the whole stack each time grows with clusters x resources."""
+
+    def __init__(self, resources: Sequence[Resource]) -> None:
+        self._resources = list(resources)
+        self._by_type: dict[str, list[Resource]] = {}
+        for resource in self._resources:
+            self._by_type.setdefault(resource.type, []).append(resource)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._resources[index]
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return self._by_type.get(type_, [])
+
+
+def of_type(stack: Sequence[Resource], type_: str) -> Sequence[Resource]:
+    return stack.of_type(type_) if isinstance(stack, Stack) else [r for r in stack if r.type == type_]
+
+
 @dataclass(frozen=True)
 class Companion:
     """A guarantee held by another resource of the stack, linked to the cluster by a shared input
@@ -195,9 +219,7 @@ class Companion:
 
     def present(self, cluster: Resource, stack: Sequence[Resource]) -> bool:
         wanted = lookup(cluster.inputs, self.link[1])
-        for other in stack:
-            if other.type != self.type:
-                continue
+        for other in of_type(stack, self.type):
             value = lookup(other.inputs, self.link[0])
             linked = (value == wanted and _text(value)) or (value == UNKNOWN and cluster.urn in other.dependencies)
             if linked and all(e.holds(other.inputs) is not False for e in self.expect):
@@ -568,8 +590,9 @@ class Violation:
 
 def check_resources(resources: Sequence[Resource],
                     rules: Sequence[ResourceRule] = RESOURCE_RULES) -> list[Violation]:
+    stack = resources if isinstance(resources, Stack) else Stack(resources)
     return [Violation(rule, resource, message)
-            for resource in resources for rule in rules for message in rule.check(resource, resources)]
+            for resource in stack for rule in rules for message in rule.check(resource, stack)]
 
 
 def _output_violations(outputs: Any) -> list[Violation]:

@@ -117,7 +117,7 @@ def _resource_policy(rule: rules.ResourceRule) -> ResourceValidationPolicy:
 
 def _stack_policy(rule: rules.ResourceRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        stack = [resource_from_stack(r) for r in args.resources]
+        stack = rules.Stack([resource_from_stack(r) for r in args.resources])
         for resource in stack:
             for message in rule.check(resource, stack):
                 report_violation(f"[{rule.id}] {message}", resource.urn)
