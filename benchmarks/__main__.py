@@ -372,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="12,60,300", help="spokes per generated fleet (default 12,60,300)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size, median taken (default 3)")
-    parser.add_argument("--repeat-large", type=int, default=1,
-                        help="runs for sizes >= --large (default 1; each takes minutes)")
+    parser.add_argument("--repeat-large", type=int, default=3,
+                        help="runs for sizes >= --large (default 3: one 300-spoke run varies by 20 %%)")
     parser.add_argument("--large", type=int, default=200, help="size from which --repeat-large applies")
     parser.add_argument("--regions", default="1,2,3,10,20,30", help="region counts for the critical path")
     parser.add_argument("--startup-repeat", type=int, default=3)
