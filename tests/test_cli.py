@@ -106,6 +106,11 @@ def test_diff_exit_codes(tmp_path, capsys):
     assert "delete   aws:eks/cluster:Cluster  c  [DESTRUCTIVE]" in out
     assert "- cluster  c  [DESTRUCTIVE" in out
     assert main(["diff", str(base), str(tmp_path / "missing")]) == 1
+    # a resources.json path works as well as its folder; a path through a file is an error, not a traceback
+    assert main(["diff", str(base / "resources.json"), str(base)]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(base / "resources.json" / "x"), str(base)]) == 1
+    assert "resources.json/x/resources.json: not found" in capsys.readouterr().err
 
 
 def test_deep_validation_runs_the_program_and_its_guardrails(capsys, monkeypatch):
