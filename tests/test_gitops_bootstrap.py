@@ -374,3 +374,18 @@ def test_docs_section_exists() -> None:
     for phrase in ("zero touch", "cluster-identity", "ApplicationSet", "clusters/<environment>"):
         assert phrase.lower() in text.lower(), phrase
     assert Path(PROJECT_DIR / "gitops" / "README.md").is_file()
+
+
+def test_a_flux_hub_runs_kustomize_controller_as_its_cloud_identity():
+    # Azure workload identity: the service account names the client id, the pods carry the label
+    patches = flux.hub_identity_patches({"azure.workload.identity/client-id": "0000-client"},
+                                        {"azure.workload.identity/use": "true"})
+    assert [(p["target"]["kind"], p["target"]["name"]) for p in patches] == [
+        ("ServiceAccount", "kustomize-controller"), ("Deployment", "kustomize-controller")]
+    account, deployment = (yaml.safe_load(p["patch"]) for p in patches)
+    assert account["metadata"]["annotations"] == {"azure.workload.identity/client-id": "0000-client"}
+    assert deployment["apiVersion"] == "apps/v1"
+    assert deployment["spec"]["template"]["metadata"]["labels"] == {"azure.workload.identity/use": "true"}
+    # GKE and EKS Pod Identity need no pod label: no Deployment patch
+    assert [p["target"]["kind"] for p in flux.hub_identity_patches({"iam.gke.io/gcp-service-account": "x"}, {})] == [
+        "ServiceAccount"]

@@ -82,33 +82,18 @@ def hub_identity_patches(
     patches: list[dict[str, Any]] = []
     for ref in CONTROLLER_SERVICE_ACCOUNTS:
         if annotations:
-            patches.append(
-                {
-                    "target": {"kind": "ServiceAccount", "name": ref.name},
-                    "patch": yaml.safe_dump(
-                        {
-                            "apiVersion": "v1",
-                            "kind": "ServiceAccount",
-                            "metadata": {"name": ref.name, "annotations": dict(annotations)},
-                        }
-                    ),
-                }
-            )
+            metadata = {"name": ref.name, "annotations": dict(annotations)}
+            patches.append(_object_patch("v1", "ServiceAccount", metadata))
         if pod_labels:
-            patches.append(
-                {
-                    "target": {"kind": "Deployment", "name": ref.name},
-                    "patch": yaml.safe_dump(
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "metadata": {"name": ref.name},
-                            "spec": {"template": {"metadata": {"labels": dict(pod_labels)}}},
-                        }
-                    ),
-                }
-            )
+            template = {"template": {"metadata": {"labels": dict(pod_labels)}}}
+            patches.append(_object_patch("apps/v1", "Deployment", {"name": ref.name}, spec=template))
     return patches
+
+
+def _object_patch(api_version: str, kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
+    """A strategic-merge patch of one object of the Flux install, targeted by kind and name."""
+    document = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
+    return {"target": {"kind": kind, "name": metadata["name"]}, "patch": yaml.safe_dump(document)}
 
 
 def instance_spec(plan: ClusterPlan, pull_secret: str | None) -> dict[str, Any]:
