@@ -26,8 +26,8 @@ from fleet.clouds import aws as eks
 from fleet.clouds import sizes
 from fleet.clouds.base import ServiceAccountRef
 from fleet.plan import ClusterPlan
-from fleet.synth.engine import RecordingMonitor, _stack_outputs, clean, holds_secret
-from fleet.synth.fakes import fake_invoke, fake_resource
+from fleet.synth.engine import FakeCloud, RecordingMonitor, _stack_outputs, clean, holds_secret
+from fleet.synth.fakes import fake_resource
 from fleet.synth.fakes.common import FAKE_CA_PEM
 from tests.helpers import cluster_set, plan_documents, template
 
@@ -37,14 +37,6 @@ OFFICE = "192.0.2.0/24"
 CLUSTER_ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 SERVICE_ACCOUNTS = [ServiceAccountRef("flux-system", "kustomize-controller"),
                     ServiceAccountRef("flux-system", "helm-controller")]
-
-
-class _Fakes(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        return fake_resource(args.typ, args.name, dict(args.inputs))
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        return fake_invoke(args.token, dict(args.args)), []
 
 
 class _Monitor(RecordingMonitor):
@@ -100,9 +92,9 @@ def _plans(spec: dict[str, Any], environment: str, settings: dict[str, Any]) -> 
 def _synthesize(plans: dict[str, ClusterPlan]) -> Synth:
     """The hub and its spoke as fleet.fleet wires them: spoke authorised for the hub's egress."""
     hub, spoke = plans["hub"], plans["spoke"]
-    monitor = _Monitor(_Fakes())
+    monitor = _Monitor(FakeCloud())
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(_Fakes(), project="fleet", stack="test", preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(FakeCloud(), project="fleet", stack="test", preview=False, monitor=monitor)
 
     def program() -> None:
         hub_cluster = eks.Cluster(hub, None)

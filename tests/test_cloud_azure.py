@@ -13,8 +13,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -23,7 +21,8 @@ from fleet.clouds.base import ServiceAccountRef
 from fleet.plan import ClusterPlan, expand
 from fleet.settings import parse_settings
 from fleet.spec.load import parse_documents, read_yaml_documents
-from fleet.synth.fakes import fake_invoke, fake_resource
+from fleet.synth.engine import FakeCloud, Record, RecordingMonitor
+from fleet.synth.fakes import fake_invoke
 from fleet.synth.fakes.common import AZURE_SUBSCRIPTION_ID, AZURE_TENANT_ID, FAKE_CA_DATA, FAKE_CA_PEM
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -88,42 +87,6 @@ def plans(environment: str = "production", **kwargs: Any) -> dict[str, ClusterPl
 # --- the mock engine ---------------------------------------------------------------------------
 
 
-class _Cloud(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        return fake_resource(args.typ, args.name, dict(args.inputs))
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return fake_invoke(args.token, dict(args.args))
-
-
-@dataclass
-class Record:
-    type: str
-    name: str
-    parent: str
-    protect: bool
-    dependencies: list[str]
-    inputs: dict[str, Any]
-    ignore_changes: list[str]
-    urn: str = ""
-
-
-class _Monitor(pulumi_mocks.MockMonitor):
-    def __init__(self) -> None:
-        super().__init__(_Cloud())
-        self.records: list[Record] = []
-
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        self.records.append(Record(
-            request.type, request.name, request.parent, bool(request.protect), list(request.dependencies),
-            json_format.MessageToDict(request.object), list(request.ignoreChanges), response.urn,
-        ))
-        return response
-
-
 @dataclass
 class Synth:
     records: list[Record]
@@ -142,8 +105,8 @@ class Synth:
 
 
 def run(program) -> Synth:
-    monitor = _Monitor()
-    pulumi.runtime.set_mocks(_Cloud(), project="fleet", stack="prod", preview=False, monitor=monitor)
+    monitor = RecordingMonitor(FakeCloud())
+    pulumi.runtime.set_mocks(FakeCloud(), project="fleet", stack="prod", preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
     _sync_await(run_pulumi_func(lambda: program(outputs)))
     values = {key: _sync_await(value.future(with_unknowns=True)) if isinstance(value, pulumi.Output)
@@ -378,7 +341,7 @@ def test_node_pools(production):
     assert system[0]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
     assert system[0]["availabilityZones"] == ["1", "2", "3"] and system[0]["enableAutoScaling"] is True
     assert system[0]["vnetSubnetID"].endswith("/subnets/snet-nodes")
-    assert "agentPoolProfiles[0].count" in cluster.ignore_changes
+    assert "agentPoolProfiles[0].count" in cluster.options["ignoreChanges"]
     pools = {r.inputs["agentPoolName"]: r for r in result.of("AgentPool")}
     assert set(pools) == {"general", "batchspot"}
     general, spot = pools["general"].inputs, pools["batchspot"].inputs
@@ -395,7 +358,7 @@ def test_node_pools(production):
     for pool in (general, spot):
         assert pool["resourceName"] == plan.name and pool["availabilityZones"] == ["1", "2", "3"]
         assert pool["securityProfile"] == {"sshAccess": "Disabled"} and pool["osSKU"] == "AzureLinux"
-    assert all(p.ignore_changes == ["count"] for p in pools.values())
+    assert all(p.options.get("ignoreChanges") == ["count"] for p in pools.values())
 
 
 def test_audit_logs(production):

@@ -25,7 +25,7 @@ from fleet.clouds.sizes import INSTANCE_TYPES, OS_DISK_GB
 from fleet.plan import ClusterPlan, FleetPlan, NodePoolPlan, Taint, expand
 from fleet.settings import parse_settings
 from fleet.spec.load import parse_documents, read_yaml_documents
-from fleet.synth.fakes import fake_invoke, fake_resource
+from fleet.synth.engine import FakeCloud
 from fleet.synth.fakes.common import FAKE_CA_DATA, GCP_PROJECT_NUMBER
 
 PROJECT = "acme-fleet"
@@ -129,18 +129,10 @@ class Synth:
         return self.fleet.spokes_of(self.hub)[0]
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        return fake_resource(args.typ, args.name, args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return fake_invoke(args.token, args.args)
-
-
 def run(fleet: FleetPlan) -> Synth:
     result = Synth(fleet)
     settings.ROOT.set(None)  # a fresh stack per program, as `pulumi up` has
-    pulumi.runtime.set_mocks(_Mocks(), project="fleet", stack="test", preview=False)
+    pulumi.runtime.set_mocks(FakeCloud(), project="fleet", stack="test", preview=False)
     monitor = settings.get_monitor()
     register = monitor.RegisterResource
 
