@@ -18,8 +18,21 @@ from typing import Any
 
 import yaml
 
+from fleet import behaviour
 from fleet.plan import DECOMMISSION_TAG, ClusterPlan, FleetPlan
 from fleet.problems import Problem
+from fleet.recorded import (
+    OPEN_TO_ALL,
+    SECRET,
+    UNKNOWN,
+    Expect,
+    Resource,
+    ResourceRule,
+    Stack,
+    lookup,
+    of_type,
+)
+from fleet.recorded import text_value as _text
 from fleet.spec import versions
 from fleet.spec.load import Declaration
 from fleet.spec.regions import LOCATIONS
@@ -114,98 +127,6 @@ def check_plan(plan: FleetPlan, declaration: Declaration) -> list[Problem]:
 # "[secret]" and a value not known yet (preview) is "[unknown]", exactly as in `fleet synth`
 # output. `fleet synth` runs these on its recording (check_synth); the CrossGuard pack in
 # policy/ runs the very same functions inside `pulumi preview` / `pulumi up`.
-
-SECRET = "[secret]"
-UNKNOWN = "[unknown]"
-OPEN_TO_ALL = frozenset({"0.0.0.0/0", "::/0"})
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One declared resource, as the engine (and so a policy pack) sees it."""
-
-    type: str
-    name: str
-    urn: str
-    inputs: Mapping[str, Any]
-    protect: bool = False
-    dependencies: tuple[str, ...] = ()
-    kubernetes_cluster: str | None = None  # clusterIdentifier of its Kubernetes provider, if any
-
-    @staticmethod
-    def from_synth(entry: Mapping[str, Any], providers: Mapping[str, Mapping[str, Any]]) -> Resource:
-        provider = providers.get(entry.get("provider") or "", {})
-        return Resource(entry["type"], entry["name"], entry["urn"], entry.get("inputs") or {},
-                        bool(entry.get("protect")), tuple(entry.get("dependencies") or ()),
-                        _text(provider.get("clusterIdentifier")))
-
-
-def lookup(value: Any, path: str) -> Any:
-    """The value at a dotted path ('vpcConfig.publicAccessCidrs'); '[*]' maps over a list."""
-    head, _, rest = path.partition(".")
-    key = head.removesuffix("[*]")
-    value = value.get(key) if isinstance(value, Mapping) else None
-    if head.endswith("[*]"):
-        if not isinstance(value, list):
-            return value  # None, or "[unknown]" while previewing
-        return [lookup(item, rest) for item in value] if rest else value
-    return lookup(value, rest) if rest and value is not None else value
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value not in (UNKNOWN, SECRET) else None
-
-
-@dataclass(frozen=True)
-class Expect:
-    """One property requirement on a resource's inputs, with the words to fix it."""
-
-    path: str
-    equals: Any = None
-    contains: Any = None
-
-    def holds(self, inputs: Mapping[str, Any]) -> bool | None:
-        """True / False, or None when the value is not known yet (preview)."""
-        value = lookup(inputs, self.path)
-        if value == UNKNOWN:
-            return None
-        if self.contains is not None:
-            return isinstance(value, list) and self.contains in value
-        if self.equals is not None:
-            return value == self.equals
-        return value not in (None, "", [], {})
-
-    def fix(self) -> str:
-        if self.contains is not None:
-            return f"{self.path} must include {self.contains!r}"
-        if self.equals is not None:
-            return f"{self.path} must be {json.dumps(self.equals)}"
-        return f"{self.path} must be set"
-
-
-class Stack(Sequence["Resource"]):
-    """The resources of a stack, indexed by type once: rules look for a cluster's companions per
-    cluster, and scanning the whole stack each time grows with clusters x resources."""
-
-    def __init__(self, resources: Sequence[Resource]) -> None:
-        self._resources = list(resources)
-        self._by_type: dict[str, list[Resource]] = {}
-        for resource in self._resources:
-            self._by_type.setdefault(resource.type, []).append(resource)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        return self._resources[index]
-
-    def __len__(self) -> int:
-        return len(self._resources)
-
-    def of_type(self, type_: str) -> list[Resource]:
-        return self._by_type.get(type_, [])
-
-
-def of_type(stack: Sequence[Resource], type_: str) -> Sequence[Resource]:
-    return stack.of_type(type_) if isinstance(stack, Stack) else [r for r in stack if r.type == type_]
-
 
 @dataclass(frozen=True)
 class Companion:
@@ -342,14 +263,6 @@ def _where(resource: Resource) -> str:
 
 def _is_production(resource: Resource, shape: ClusterShape) -> bool:
     return _labels(resource, shape).get("env") == "production"
-
-
-@dataclass(frozen=True)
-class ResourceRule:
-    id: str
-    description: str
-    check: Callable[[Resource, Sequence[Resource]], list[str]]  # messages; the stack may be ()
-    needs_stack: bool = False  # True: judged with the whole stack (a StackValidationPolicy)
 
 
 def _residency(resource: Resource, stack: Sequence[Resource]) -> list[str]:
@@ -560,7 +473,7 @@ def _no_plaintext_credentials(resource: Resource, stack: Sequence[Resource]) -> 
             "switch to keyless access (workload identity)"]
 
 
-RESOURCE_RULES: tuple[ResourceRule, ...] = (
+GUARDRAILS: tuple[ResourceRule, ...] = (
     ResourceRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
                  _residency),
     ResourceRule("production-private-endpoint", "Production API endpoints are never open to the internet.",
@@ -576,6 +489,11 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ResourceRule("no-plaintext-credentials", "No credential in plain text in any resource input or output.",
                  _no_plaintext_credentials),
 )
+
+
+# The guardrails (fleet's own policy) and what the clouds, charts and operators enforce
+# (fleet.behaviour): `fleet synth`, `fleet validate --deep` and the policy pack run all of them.
+RESOURCE_RULES: tuple[ResourceRule, ...] = GUARDRAILS + behaviour.RULES
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,9 @@ def resource_from_args(args: ResourceValidationArgs) -> rules.Resource:
 def resource_from_stack(resource: PolicyResource) -> rules.Resource:
     return rules.Resource(resource.resource_type, resource.name, resource.urn, plain(resource.props),
                           bool(resource.opts.protect), tuple(d.urn for d in resource.dependencies),
-                          _kubernetes_cluster(resource.provider))
+                          _kubernetes_cluster(resource.provider),
+                          resource.parent.urn if resource.parent is not None else None,
+                          resource.provider.urn if resource.provider is not None else None)
 
 
 # --- policies ----------------------------------------------------------------------------------

@@ -1,0 +1,7 @@
+"""Behaviour rules for gitops: see fleet/behaviour/__init__.py."""
+
+from __future__ import annotations
+
+from fleet.recorded import ResourceRule
+
+RULES: tuple[ResourceRule, ...] = ()
