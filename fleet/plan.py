@@ -38,6 +38,11 @@ NAME_LIMITS = {"aws": 100, "azure": 63, "gcp": 40}
 MAX_NODES = {"gcp": 64}
 
 DECOMMISSION_TAG = "fleet-decommission"
+# Tags whose value never changes in a cluster's life (its name is made of them). Only these, the
+# pool's name and the cluster's name may reach what rolls nodes when it changes (an EKS launch
+# template's tagSpecifications: a changed template is a new version and every node is replaced);
+# region labels, the template name and DECOMMISSION_TAG change under a running cluster.
+STABLE_TAG_KEYS = ("purpose", "env", "region", "cloud", "cluster-set", "fleet-cluster", "managed-by")
 
 # Add-ons that GitOps installs, as the enable_<addon> labels gitops-bridge ApplicationSets select on.
 POLICY_ENGINE_ADDONS = {"OPA": "enable_gatekeeper", "Kyverno": "enable_kyverno"}
@@ -145,6 +150,11 @@ class ClusterPlan:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def stable_tags(self) -> Mapping[str, str]:
+        """The tags that never change while the cluster exists (STABLE_TAG_KEYS)."""
+        return {k: v for k, v in self.tags.items() if k in STABLE_TAG_KEYS}
 
 
 @dataclass(frozen=True)
