@@ -56,3 +56,28 @@ def field_path(location: Sequence[str | int]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+EXCERPT_LIMIT = 40
+
+
+def excerpt(value: object, limit: int = EXCERPT_LIMIT) -> str:
+    """A short, safe rendering of a user's value for a message: at most `limit` characters of a
+    text or number, a description of anything bigger, nothing of a value that may be a secret."""
+    from fleet.credentials import may_be_secret  # imported here: credentials imports nothing of ours
+
+    if isinstance(value, bool) or value is None:
+        return repr(value).lower() if value is not None else "null"
+    if isinstance(value, int | float):
+        text = repr(value)
+        return text if len(text) <= limit else f"a number of {len(text)} digits"
+    if isinstance(value, str):
+        if may_be_secret(value):
+            return "(a value that looks like a credential, not shown)"
+        shown = "".join(c if c.isprintable() else "?" for c in value[:limit])
+        return repr(shown + "...") if len(value) > limit else repr(shown)
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item(s)"
+    return f"a {type(value).__name__}"

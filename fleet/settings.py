@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from fleet.credentials import FIX as CREDENTIAL_FIX
 from fleet.problems import Problem
 from fleet.spec.load import problem_from_error
-from fleet.spec.models import Cidr, DnsLabel, FleetRepository, _Model
+from fleet.spec.models import DnsLabel, FleetRepository, RunnerCidr, _Model
 
 NAMESPACE = "fleet"
 
@@ -39,6 +40,20 @@ class AdminSettings(_Model):
         description="IAM members (group:..., user:...): container.clusterViewer plus cluster-admin through RBAC.")
 
 
+class DeployerSettings(_Model):
+    """The principal that runs `pulumi up`, per cloud: the program gives it cluster-admin on every
+    cluster it creates there. Configured, not read from the caller, so that a preview by another
+    (read-only) identity computes the same access and shows no change."""
+
+    aws: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$",
+        description="IAM role (or user) ARN of the deployer, not its STS session ARN: "
+        "arn:aws:iam::<account>:role/<name> (EKS access entry).")
+    azure: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        description="Entra ID object id of the deployer (service principal or user): AKS RBAC Cluster Admin.")
+
+
 class StackSettings(_Model):
     declarations: list[str] = Field(
         default_factory=list,
@@ -53,12 +68,15 @@ class StackSettings(_Model):
     repository: FleetRepository | None = Field(None, description="Default fleet repository.")
     repository_path: str = Field("gitops", description="Folder of the fleet repository holding clusters/.")
     git_token: Any = Field(None, description="Secret token for a private fleet repository (set with --secret).")
-    ci_runner_cidrs: list[Cidr] = Field(
+    ci_runner_cidrs: list[RunnerCidr] = Field(
         default_factory=list,
         description="Egress ranges of the machines that run `pulumi up`; added to every cluster's "
         "authorized networks so the program can configure clusters.",
     )
     admins: AdminSettings = Field(default_factory=AdminSettings, description="Human administrators per cloud.")
+    deployer: DeployerSettings = Field(
+        default_factory=DeployerSettings,
+        description="The identity that runs `pulumi up`, per cloud (gets cluster-admin on the clusters it creates).")
     flux: FluxSettings = Field(default_factory=FluxSettings, description="Flux versions.")
     argocd: ArgoCDSettings = Field(default_factory=ArgoCDSettings, description="Argo CD versions.")
     gcp_project: str | None = Field(None, description="GCP project for GKE clusters (else gcp:project).")
@@ -71,6 +89,8 @@ SETTING_KEYS: tuple[str, ...] = tuple(
     info.alias or name for name, info in StackSettings.model_fields.items()
 )
 SECRET_KEYS = frozenset({"gitToken"})
+# What an offline reader puts in place of a `secure:` value it cannot (and need not) decrypt.
+SECRET_PLACEHOLDER = "[secret]"
 
 
 def environment_for_stack(stack: str) -> str:
@@ -86,6 +106,7 @@ def parse_settings(values: Mapping[str, Any], source: str) -> tuple[StackSetting
         for key in unknown
     ]
     known = {k: v for k, v in values.items() if k in SETTING_KEYS}
+    problems += _plain_secrets(known, source)
     try:
         return StackSettings.model_validate(known), problems
     except ValidationError as error:
@@ -94,6 +115,16 @@ def parse_settings(values: Mapping[str, Any], source: str) -> tuple[StackSetting
             for e in error.errors()
         ]
         return StackSettings(), problems
+
+
+def _plain_secrets(values: Mapping[str, Any], source: str) -> list[Problem]:
+    """A secret setting written in plain text is in git and in every copy of the stack file.
+    Offline, an encrypted (`secure:`) value arrives as SECRET_PLACEHOLDER; under `pulumi up` only
+    whether it is set (True)."""
+    return [Problem(source, "", f"config.{NAMESPACE}:{key}",
+                    f"stored in plain text; remove it from {source} and {CREDENTIAL_FIX.replace('gitToken', key)}")
+            for key in sorted(SECRET_KEYS)
+            if key in values and values[key] not in (SECRET_PLACEHOLDER, True, None)]
 
 
 def _settings_problem(source: str, problem: Problem) -> Problem:

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fleet.plan import FleetPlan, expand
-from fleet.problems import Problem
-from fleet.settings import NAMESPACE, StackSettings, parse_settings
+from fleet.problems import Problem, excerpt
+from fleet.project import display_path, from_command_line, is_inside
+from fleet.safeyaml import LoadError, load_yaml
+from fleet.settings import NAMESPACE, SECRET_PLACEHOLDER, StackSettings, parse_settings
 from fleet.spec.load import Declaration, RawDocument, parse_documents, read_files
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SECRET_PLACEHOLDER = "[secret]"
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # where fleet is installed; see fleet.project
+__all__ = ["PROJECT_DIR", "SECRET_PLACEHOLDER", "StackConfig", "StackResult", "plan_stack", "read_stack_file"]
+
+# Files named with -f in this process. They may lie outside the project: the user typed them. Kept
+# here, not in the config, because the config also reaches the program through the engine (`fleet
+# synth`), where a stack file could otherwise claim the same freedom for /etc/passwd.
+_COMMAND_LINE_FILES: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,18 @@ class StackConfig:
     source: str  # the file users edit, for messages
     values: Mapping[str, Any]
     secret_keys: frozenset[str] = frozenset()
+    replaced: tuple[str, ...] = ()  # the stack's own fleet:declarations, replaced by -f
 
     def with_declaration_files(self, files: Sequence[str]) -> StackConfig:
-        """The -f override: declarations come from these files only, nothing inline."""
+        """The -f override: declarations come from these files only (relative to where the user
+        stands), nothing inline."""
         values = {k: v for k, v in self.values.items() if k != f"{NAMESPACE}:documents"}
-        values[f"{NAMESPACE}:declarations"] = [str(Path(f).resolve()) for f in files]
-        return StackConfig(self.stack, self.source, values, self.secret_keys)
+        paths = [str(from_command_line(f)) for f in files]
+        _COMMAND_LINE_FILES.update(paths)
+        values[f"{NAMESPACE}:declarations"] = paths
+        own = self.values.get(f"{NAMESPACE}:declarations")
+        replaced = tuple(str(p) for p in own) if isinstance(own, list) else ()
+        return StackConfig(self.stack, self.source, values, self.secret_keys, replaced=replaced)
 
     def fleet_values(self) -> dict[str, Any]:
         prefix = f"{NAMESPACE}:"
@@ -53,21 +65,28 @@ class StackResult:
 
 
 def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Problem]]:
-    """Pulumi.<stack>.yaml, decoded offline. `secure:` values are not decrypted: they become a
-    placeholder marked secret, which is all the offline commands need to know."""
+    """Pulumi.<stack>.yaml, decoded offline through the loading layer (fleet.safeyaml). `secure:`
+    values are not decrypted: they become a placeholder marked secret, which is all the offline
+    commands need to know."""
     path = project_dir / f"Pulumi.{stack}.yaml"
-    source = path.name
+    source = display_path(path)
+    empty = StackConfig(stack, source, {})
     if not path.exists():
-        return StackConfig(stack, source, {}), []
+        known = ", ".join(stack_names(project_dir)) or "none"
+        return empty, [Problem(source, "", "", f"no such stack file (stacks in {display_path(project_dir)}: "
+                               f"{known}); check --stack, or create it with `pulumi stack init {stack}`")]
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        return StackConfig(stack, source, {}), [Problem(source, "", "", f"YAML syntax error{where}")]
-    config = body.get("config") or {} if isinstance(body, dict) else {}
+        body = load_yaml(path, source)
+    except LoadError as error:
+        return empty, [error.problem]
+    if body is None:
+        return empty, [Problem(source, "", "", "the stack file is empty; it needs a `config:` mapping with "
+                                               f"{NAMESPACE}:declarations (or {NAMESPACE}:documents)")]
+    if not isinstance(body, dict):
+        return empty, [Problem(source, "", "", f"expected a mapping with a `config:` key, got {excerpt(body)}")]
+    config = body.get("config") or {}
     if not isinstance(config, dict):
-        return StackConfig(stack, source, {}), [Problem(source, "", "config", "expected a mapping")]
+        return empty, [Problem(source, "", "config", f"expected a mapping of settings, got {excerpt(config)}")]
     values: dict[str, Any] = {}
     secrets: set[str] = set()
     for key, value in config.items():
@@ -80,6 +99,10 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Pr
     return StackConfig(stack, source, values, frozenset(secrets)), []
 
 
+def stack_names(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
 def decode_config_value(raw: str | None) -> Any:
     """Pulumi hands structured config to programs as JSON text and plain values as text."""
     if raw is None:
@@ -90,36 +113,35 @@ def decode_config_value(raw: str | None) -> Any:
         return raw
 
 
-def declaration_files(patterns: Sequence[str], base_dir: Path, source: str) -> tuple[list[str], list[Problem]]:
-    files: list[str] = []
+def declaration_files(patterns: Sequence[str], base_dir: Path, source: str) -> tuple[list[Path], list[Problem]]:
+    """The files the patterns name, relative to the project folder. A file outside the project is
+    refused without being opened (a stack file must not make CI read /etc/passwd), unless the user
+    named it with -f."""
+    files: list[Path] = []
     problems: list[Problem] = []
     for position, pattern in enumerate(patterns):
-        matches = sorted(glob.glob(str(base_dir / pattern)))
+        where = f"config.{NAMESPACE}:declarations[{position}]"
+        matches = sorted(glob.glob(os.path.join(base_dir, pattern)))
         if not matches:
-            problems.append(Problem(source, "", f"config.{NAMESPACE}:declarations[{position}]",
-                                    f"'{pattern}' matches no file (relative to {base_dir})"))
-        files += [_display_path(Path(m), base_dir) for m in matches]
+            problems.append(Problem(source, "", where, f"{excerpt(pattern)} matches no file (relative to "
+                                                       f"{display_path(base_dir) or '.'})"))
+        for match in matches:
+            path = Path(os.path.abspath(match))
+            if str(path) not in _COMMAND_LINE_FILES and not is_inside(path, base_dir):
+                problems.append(Problem(source, "", where, f"{excerpt(pattern)} resolves outside the project "
+                                        "folder; declarations must live inside it (or be named with -f)"))
+                continue
+            files.append(path)
     return files, problems
-
-
-def _display_path(path: Path, base_dir: Path) -> str:
-    """Paths in messages: relative to where the user stands, else to the project, else absolute."""
-    for base in (Path.cwd(), base_dir):
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            continue
-    return str(path)
 
 
 def load_declaration(config: StackConfig, settings: StackSettings,
                      project_dir: Path) -> tuple[Declaration, list[Problem]]:
     """The documents of the files named by fleet:declarations, then those written inline."""
     paths, problems = declaration_files(settings.declarations, project_dir, config.source)
-    found, trouble = read_files(project_dir / p for p in paths)
-    found = [RawDocument(_display_path(Path(d.source), project_dir), d.body) for d in found]
-    trouble = [Problem(_display_path(Path(p.file), project_dir), p.document, p.path, p.message)
-               for p in trouble]
+    found, trouble = read_files(paths)
+    found = [RawDocument(display_path(d.source), d.body) for d in found]
+    trouble = [Problem(display_path(p.file), p.document, p.path, p.message) for p in trouble]
     inline = [RawDocument(config.source, body) for body in settings.documents]
     declaration, parse_problems = parse_documents([*found, *inline])
     return declaration, problems + trouble + parse_problems
@@ -130,11 +152,34 @@ def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date
     from fleet import rules  # guardrails reuse the plan; imported here to keep start-up lean
 
     settings, problems = parse_settings(config.fleet_values(), config.source)
+    if not problems and not settings.declarations and not settings.documents:
+        problems.append(Problem(config.source, "", "config", f"declares no {NAMESPACE}:declarations (files of "
+                                f"ClusterTemplate and ClusterSet documents) nor {NAMESPACE}:documents"))
     declaration, load_problems = load_declaration(config, settings, project_dir)
     problems += load_problems
     if problems:
         return StackResult(FleetPlan(()), settings, problems)
     plan, plan_problems = expand(declaration, settings, config.stack, today)
     if plan_problems:
-        return StackResult(plan, settings, plan_problems)
+        replaced = _replaced_templates(config, project_dir)
+        return StackResult(plan, settings, [_explain_override(p, replaced) for p in plan_problems])
     return StackResult(plan, settings, rules.check_plan(plan, declaration))
+
+
+def _replaced_templates(config: StackConfig, project_dir: Path) -> dict[str, str]:
+    """Template name -> file, of the stack's own declarations that -f replaced."""
+    paths, _ = declaration_files(config.replaced, project_dir, config.source)
+    documents, _ = read_files(paths)
+    return {d.body["metadata"]["name"]: display_path(d.source) for d in documents
+            if isinstance(d.body, dict) and d.body.get("kind") == "ClusterTemplate"
+            and isinstance(d.body.get("metadata"), dict) and isinstance(d.body["metadata"].get("name"), str)}
+
+
+def _explain_override(problem: Problem, replaced: Mapping[str, str]) -> Problem:
+    """-f replaces the stack's declarations: say so where that is why a template is unknown."""
+    name = next((n for n in replaced if f"unknown template '{n}'" in problem.message), None)
+    if name is None:
+        return problem
+    return Problem(problem.file, problem.document, problem.path,
+                   f"{problem.message}; it is defined in {replaced[name]}, which -f replaced (the stack's "
+                   f"{NAMESPACE}:declarations): name that file with -f too")

@@ -82,8 +82,7 @@ def test_missing_required_fields_and_wrong_types():
         "spec:\n  regions: [{name: a, clusters: many}]\n", "e.yaml")
     _, problems = parse_documents(raw)
     assert messages(problems) == [
-        "e.yaml: ClusterSet/s: spec.regions[0].clusters: Input should be a valid integer, unable to parse "
-        "string as an integer, got 'many'",
+        "e.yaml: ClusterSet/s: spec.regions[0].clusters: Input should be a valid integer, got 'many'",
         "e.yaml: ClusterSet/s: spec.regions[0].template: required field is missing",
     ]
 
@@ -108,7 +107,7 @@ def test_non_mapping_document_is_reported():
 
 def test_unreadable_file():
     _, problems = read_files(["does/not/exist.yaml"])
-    assert messages(problems)[0].startswith("does/not/exist.yaml: cannot read file")
+    assert messages(problems)[0]== "does/not/exist.yaml: no such file"
 
 
 def test_duplicate_templates_across_files():

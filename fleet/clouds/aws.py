@@ -454,8 +454,7 @@ class EksCluster(pulumi.ComponentResource):
 
         # Access: the identity running `pulumi up`, then the declared admins ----------------------
         admin_policy = partition.apply(cluster_admin_policy)
-        deployer = aws.iam.get_session_context_output(arn=caller.arn, opts=pulumi.InvokeOptions(parent=self))
-        self.deployer_access = self._admin(f"{name}-deployer", deployer.issuer_arn, admin_policy)
+        self.deployer_access = self._admin(f"{name}-deployer", self._deployer(plan, caller), admin_policy)
         for arn in plan.admins:
             self._admin(f"{name}-admin-{_key(arn)}", arn, admin_policy)
 
@@ -537,6 +536,16 @@ class EksCluster(pulumi.ComponentResource):
             "name": name, "arn": cluster.arn, "endpoint": cluster.endpoint, "oidcIssuer": issuer,
             "vpcId": self.vpc.id, "egressCidrs": egress_cidrs,
         })
+
+    def _deployer(self, plan: ClusterPlan, caller: Any) -> pulumi.Input[str]:
+        """The deploying principal (fleet:deployer.aws). Without it, the role of whoever runs the
+        program: a preview by another identity then shows this access entry replaced."""
+        if plan.deployer:
+            return plan.deployer
+        pulumi.log.warn(f"{plan.name}: fleet:deployer.aws is not set; the deployer's access entry follows the "
+                        "identity running this program (set it to the deploying role's ARN)", self)
+        session = aws.iam.get_session_context_output(arn=caller.arn, opts=pulumi.InvokeOptions(parent=self))
+        return session.issuer_arn
 
     def _admin(self, resource_name: str, principal: pulumi.Input[str],
                policy_arn: pulumi.Input[str]) -> aws.eks.AccessPolicyAssociation:

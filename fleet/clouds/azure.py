@@ -268,6 +268,17 @@ def endpoint_url(fqdn: str | None, private_fqdn: str | None) -> str:
 # --- the component -----------------------------------------------------------------------------
 
 
+def deployer_principal(plan: ClusterPlan, client: Any, parent: pulumi.Resource) -> pulumi.Input[str]:
+    """The deploying principal's object id (fleet:deployer.azure). Without it, whoever runs the
+    program: a preview by another identity then shows the deployer's role assignment replaced."""
+    if plan.deployer:
+        return plan.deployer
+    pulumi.log.warn(f"{plan.name}: fleet:deployer.azure is not set; the deployer's cluster-admin assignment "
+                    "follows the identity running this program (set it to the deploying principal's object id)",
+                    parent)
+    return client.object_id
+
+
 class AksCluster(pulumi.ComponentResource):
     """One AKS cluster and the Azure resources it needs, from its ClusterPlan."""
 
@@ -442,10 +453,10 @@ class AksCluster(pulumi.ComponentResource):
         ]
 
         # Azure RBAC decides who may use the Kubernetes API (local accounts are disabled): the
-        # identity running this program (it installs GitOps) and the declared admin groups.
+        # deploying principal (fleet:deployer.azure; it installs GitOps) and the declared admin groups.
         cluster_admin = role("aks_rbac_cluster_admin")
         deployer = azure_native.authorization.RoleAssignment(
-            f"{plan.name}-deployer-admin", scope=cluster.id, principal_id=client.object_id,
+            f"{plan.name}-deployer-admin", scope=cluster.id, principal_id=deployer_principal(plan, client, self),
             role_definition_id=cluster_admin,
             description=f"fleet: the identity running `pulumi up` configures {plan.name}", opts=child,
         )

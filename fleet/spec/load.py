@@ -8,20 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from fleet.problems import Problem, did_you_mean, field_path, one_of
+from fleet.problems import Problem, did_you_mean, excerpt, field_path, one_of
+from fleet.safeyaml import LoadError, load_documents
 from fleet.spec.models import DOCUMENT_KINDS, ClusterSet, ClusterTemplate
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps numbers-with-dots as text: `version: 1.30` must not become 1.3."""
-
-
-_Loader.add_constructor(
-    "tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node)
-)
 
 
 @dataclass(frozen=True)
@@ -57,15 +48,11 @@ class Declaration:
 
 
 def read_yaml_documents(text: str, source: str) -> tuple[list[RawDocument], list[Problem]]:
+    """The documents of YAML text, through the loading layer's limits (fleet.safeyaml)."""
     try:
-        bodies = [b for b in yaml.load_all(text, Loader=_Loader) if b is not None]
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = error.problem or error.context or "invalid YAML"
-        return [], [Problem(source, "", "", f"YAML syntax error at {where}{what}")]
-    except yaml.YAMLError as error:
-        return [], [Problem(source, "", "", f"YAML syntax error: {error}")]
+        bodies = load_documents(text, source)
+    except LoadError as error:
+        return [], [error.problem]
     return [RawDocument(source, body) for body in bodies], []
 
 
@@ -74,13 +61,11 @@ def read_files(paths: Iterable[str | Path]) -> tuple[list[RawDocument], list[Pro
     problems: list[Problem] = []
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            problems.append(Problem(str(path), "", "", f"cannot read file: {error.strerror or error}"))
+            bodies = load_documents(Path(path), str(path))
+        except LoadError as error:
+            problems.append(error.problem)
             continue
-        found, trouble = read_yaml_documents(text, str(path))
-        documents += found
-        problems += trouble
+        documents += [RawDocument(str(path), body) for body in bodies]
     return documents, problems
 
 
@@ -114,7 +99,7 @@ def _parse_one(document: RawDocument) -> tuple[Located | None, list[Problem]]:
     kind = body.get("kind")
     if not isinstance(kind, str) or kind not in DOCUMENT_KINDS:
         hint = did_you_mean(str(kind), DOCUMENT_KINDS) if kind else ""
-        what = f"unknown kind '{kind}'{hint}" if kind else "missing field 'kind'"
+        what = f"unknown kind {excerpt(kind)}{hint}" if kind else "missing field 'kind'"
         return None, [Problem(source, ident, "kind", f"{what}; expected one of {one_of(DOCUMENT_KINDS)}")]
     model_class = DOCUMENT_KINDS[kind]
     try:
@@ -142,13 +127,16 @@ def problem_from_error(source: str, ident: str, model_class: type[BaseModel], er
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         got = error.get("input")
-        hint = did_you_mean(str(got), _literal_choices(expected))
-        return Problem(source, ident, field_path(location), f"'{got}' is not allowed{hint}; expected {expected}")
+        hint = did_you_mean(str(got), _literal_choices(expected)) if isinstance(got, str) else ""
+        return Problem(source, ident, field_path(location), f"{excerpt(got)} is not allowed{hint}; expected {expected}")
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("int_parsing", "int_type", "bool_parsing", "bool_type", "dict_type", "list_type",
-                "string_type", "model_type"):
-        message = f"{message}, got {error.get('input')!r}"
-    return Problem(source, ident, field_path(location), message)
+                "string_type", "model_type", "int_from_float", "float_parsing", "float_type"):
+        message = f"{message}, got {excerpt(error.get('input'))}"
+    return Problem(source, ident, field_path(location), message[:MESSAGE_LIMIT])
+
+
+MESSAGE_LIMIT = 400  # a message quoting a user's value never grows with the value
 
 
 def _literal_choices(expected: str) -> list[str]:

@@ -11,8 +11,12 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from fleet.credentials import FIX as CREDENTIAL_FIX
+from fleet.credentials import credential_in
+from fleet.problems import excerpt
 
 API_VERSIONS = ("fleet.example.com/v1", "gitops.example.com/v1")
 ApiVersion = Literal["fleet.example.com/v1", "gitops.example.com/v1"]
@@ -25,7 +29,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 def _dns_label(value: str) -> str:
     if len(value) > 63 or not _DNS_LABEL.match(value):
         raise ValueError(
-            f"'{value}' is not a DNS-1123 label (lowercase letters, digits and '-', "
+            f"{excerpt(value)} is not a DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
         )
     return value
@@ -35,10 +39,10 @@ def label_key_problem(key: str) -> str | None:
     """Why `key` is not a valid Kubernetes label key, or None."""
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"label key '{key}' has an invalid prefix '{prefix}' (must be a DNS subdomain)"
+        return f"label key {excerpt(key)} has an invalid prefix (must be a DNS subdomain)"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
         return (
-            f"invalid label key '{key}' (name part: at most 63 characters of letters, digits, "
+            f"invalid label key {excerpt(key)} (name part: at most 63 characters of letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit)"
         )
     return None
@@ -50,7 +54,7 @@ def label_value_problem(value: str) -> str | None:
         return None
     if len(value) > 63 or not _LABEL_NAME.match(value):
         return (
-            f"invalid label value '{value}' (at most 63 characters of letters, digits, '-', '_' "
+            f"invalid label value {excerpt(value)} (at most 63 characters of letters, digits, '-', '_' "
             "or '.', starting and ending with a letter or digit)"
         )
     return None
@@ -68,15 +72,59 @@ def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as error:
-        raise ValueError(f"'{value}' is not a CIDR block such as 10.20.0.0/16 ({error})") from None
+        reason = str(error).replace(value, "it") if len(value) <= 64 else "not an address"
+        raise ValueError(f"{excerpt(value)} is not a CIDR block such as 10.20.0.0/16 ({reason})") from None
     if network.version != 4:
-        raise ValueError(f"'{value}': only IPv4 CIDR blocks are supported")
+        raise ValueError(f"{excerpt(value)}: only IPv4 CIDR blocks are supported")
+    return value
+
+
+_PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in
+                        ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+
+
+def _address_block(value: str) -> str:
+    """A cluster's own addresses: a private range (RFC 1918, or RFC 6598 shared space), never the
+    default route. https://www.rfc-editor.org/rfc/rfc1918, https://www.rfc-editor.org/rfc/rfc6598"""
+    network = ipaddress.ip_network(value)
+    if network.prefixlen == 0:
+        raise ValueError(f"{value} is the default route (every address), not an address block; use a "
+                         "private range such as 10.20.0.0/16")
+    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):  # type: ignore[arg-type]
+        raise ValueError(f"{value} is not a private range; use one inside 10.0.0.0/8, 172.16.0.0/12, "
+                         "192.168.0.0/16 or 100.64.0.0/10")
+    return value
+
+
+def _not_default_route(value: str) -> str:
+    if ipaddress.ip_network(value).prefixlen == 0:
+        raise ValueError(f"{value} is the default route: it would open every cluster's API endpoint to the "
+                         "whole internet; list the runners' egress ranges")
+    return value
+
+
+def _version_text(value: object) -> object:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        raise ValueError(f"the version must be text: write it in quotes, e.g. version: \"{value}\" "
+                         "(as a number, 1.30 would read as 1.3)")
+    return value
+
+
+def _repository_url(value: str) -> str:
+    found = credential_in(value)
+    if found:
+        raise ValueError(f"the URL holds {found}, which would be written to the state and to every "
+                         f"cluster; remove it and {CREDENTIAL_FIX}")
     return value
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+AddressBlock = Annotated[str, AfterValidator(_cidr), AfterValidator(_address_block)]
+RunnerCidr = Annotated[str, AfterValidator(_cidr), AfterValidator(_not_default_route)]
+Version = Annotated[str, BeforeValidator(_version_text)]
+RepositoryUrl = Annotated[str, AfterValidator(_repository_url)]
 
 
 class _Model(BaseModel):
@@ -145,8 +193,8 @@ class NodePool(_Model):
     size: Literal["small", "medium", "large", "xlarge"] = Field(
         "medium", description="Size class, mapped to an instance type per cloud (see README)."
     )
-    min: int = Field(1, ge=0, le=1000, description="Minimum number of nodes (per pool, across zones).")
-    max: int = Field(3, ge=1, le=1000, description="Maximum number of nodes the autoscaler may reach.")
+    min: int = Field(1, ge=0, le=1000, strict=True, description="Minimum number of nodes (per pool, across zones).")
+    max: int = Field(3, ge=1, le=1000, strict=True, description="Maximum number of nodes the autoscaler may reach.")
     spot: bool = Field(False, description="Use spot/preemptible capacity.")
     system: bool = Field(False, description="Runs cluster-critical add-ons (tainted CriticalAddonsOnly).")
     labels: Labels = Field(default_factory=dict, description="Kubernetes labels on the nodes.")
@@ -158,7 +206,7 @@ class GitOps(_Model):
 
 
 class TemplateSpec(_Model):
-    version: str = Field(description="Kubernetes version, MAJOR.MINOR or MAJOR.MINOR.PATCH (e.g. '1.34').")
+    version: Version = Field(description="Kubernetes version, MAJOR.MINOR or MAJOR.MINOR.PATCH (e.g. '1.34').")
     networking: Networking = Field(default_factory=Networking, description="Network settings.")
     security: Security = Field(default_factory=Security, description="Security settings.")
     observability: Observability = Field(default_factory=Observability, description="Observability add-ons.")
@@ -187,10 +235,11 @@ class RegionNetwork(_Model):
         0,
         ge=0,
         le=14,
+        strict=True,
         description="Shift this entry's address slots within its location, for a second region "
         "entry in the same cloud location (slots 0..14; 15 is the hub's).",
     )
-    cidr: Cidr | None = Field(
+    cidr: AddressBlock | None = Field(
         None,
         description="Explicit address block for this entry: one /19 per cluster, taken in order "
         "(prefix at most /19, large enough for every cluster).",
@@ -199,7 +248,7 @@ class RegionNetwork(_Model):
 
 class RegionEntry(_Model):
     name: DnsLabel = Field(description="Region entry name, part of every cluster name (e.g. us-east).")
-    clusters: int = Field(1, description="How many clusters in this region (1..15).")
+    clusters: int = Field(1, strict=True, description="How many clusters in this region (1..15).")
     template: str = Field(description="metadata.name of the ClusterTemplate to use.")
     provider: Literal["aws", "azure", "gcp"] | None = Field(
         None, description="Cloud: aws, azure or gcp (default: the stack's fleet:defaultProvider, else aws)."
@@ -233,7 +282,9 @@ class LoadBalancing(_Model):
 
 
 class FleetRepository(_Model):
-    url: str = Field(description="Git (https:// or ssh://) or OCI (oci://) URL of the fleet repository.")
+    url: RepositoryUrl = Field(
+        description="Git (https:// or ssh://) or OCI (oci://) URL of the fleet repository, without credentials "
+        "(a private repository's token goes in the secret fleet:gitToken).")
     revision: str = Field("main", description="Branch, tag or OCI tag to sync.")
 
 
