@@ -142,6 +142,7 @@ class ClusterPlan:
     load_balancing: Mapping[str, str]
     admins: tuple[str, ...] = ()  # this cloud's admin principals (ARNs / Entra group ids / IAM members)
     project: str | None = None  # GCP project id for gcp clusters (None: the gcp:project config)
+    deployer: str | None = None  # this cloud's deploying principal (fleet:deployer), None: unset
 
     @property
     def is_hub(self) -> bool:
@@ -444,6 +445,7 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
                                 "algorithm": cluster_set.spec.load_balancing.algorithm}),
         admins=tuple(getattr(context.settings.admins, member.provider)),
         project=context.settings.gcp_project if member.provider == "gcp" else None,
+        deployer=getattr(context.settings.deployer, member.provider, None),
     )
 
 

@@ -87,6 +87,27 @@ def _supported_version(cluster: ClusterPlan) -> str | None:
     return f"cluster '{cluster.name}': {message}" if message else None
 
 
+# Clouds where the program gives the deploying principal per-cluster access (EKS access entry, AKS
+# role assignment). GKE has none: the deployer reaches clusters through its project IAM role.
+DEPLOYER_CLOUDS = frozenset({"aws", "azure"})
+DEPLOYER_FORMS = {"aws": "the deploying role's ARN (arn:aws:iam::<account>:role/<name>)",
+                  "azure": "the deploying principal's Entra object id"}
+
+
+def _deployer_from_config(cluster: ClusterPlan) -> str | None:
+    """The deployer's access is keyed on configuration, never on whoever runs the program: keyed
+    on the caller (aws.get_caller_identity / azure-native getClientConfig), a preview by the
+    read-only identity shows the deployer's access replaced on every cluster, and an `up` by
+    another identity would replace it. Required in production; elsewhere the program falls back to
+    the caller with a warning."""
+    if not cluster.is_production or cluster.provider not in DEPLOYER_CLOUDS or cluster.deployer:
+        return None
+    return (f"production cluster '{cluster.name}' on {cluster.provider} has no fleet:deployer.{cluster.provider}: "
+            "the deployer's cluster-admin access would follow whoever runs the program, so every preview by "
+            f"another identity shows it replaced; set fleet:deployer.{cluster.provider} in the stack to "
+            f"{DEPLOYER_FORMS[cluster.provider]}")
+
+
 PLAN_RULES: tuple[PlanRule, ...] = (
     PlanRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
              _gdpr_residency),
@@ -98,6 +119,10 @@ PLAN_RULES: tuple[PlanRule, ...] = (
              _production_protection),
     PlanRule("supported-kubernetes-version", "Kubernetes version is inside the cloud's support window.",
              _supported_version),
+    PlanRule("engine-fits-start-capacity", "The node pools a cluster starts with can run its GitOps engine.",
+             behaviour.gitops.engine_capacity),
+    PlanRule("deployer-from-config", "The deployer's access is keyed on stack configuration, not the caller.",
+             _deployer_from_config),
 )
 
 

@@ -78,12 +78,16 @@ def cluster_provider(name: str, kubeconfig: pulumi.Output[str], parent: pulumi.R
 
     cluster_identifier keeps a kubeconfig change (token, endpoint format) from replacing every
     object on the cluster; the recorder also uses it to file objects under manifests/<name>/.
+    No delete_unreachable: pulumi-kubernetes made it opt-in so that a cluster that is only
+    unreachable for a moment (a network blip, an expired CI credential, a runner outside the
+    allow-list) does not silently drop its objects from the state
+    (https://github.com/pulumi/pulumi-kubernetes/pull/2489). A decommission whose cluster is
+    already gone sets PULUMI_K8S_DELETE_UNREACHABLE=true for that one run (README, Decommission).
     """
     return k8s.Provider(
         f"{name}-k8s",
         kubeconfig=kubeconfig,
         cluster_identifier=name,
         enable_server_side_apply=True,
-        delete_unreachable=True,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

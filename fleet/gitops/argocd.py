@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from fleet.behaviour.gitops import ENGINE_TOLERATIONS
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef
 from fleet.gitops.identity import FLEET_LABELS, ClusterIdentity, repository_root, sync_components
 from fleet.plan import ClusterPlan
@@ -45,9 +46,16 @@ CONTROLLERS = {
 }
 CONTROLLER_SERVICE_ACCOUNTS = tuple(CONTROLLERS.values())
 
-# "HA mode with autoscaling" (argo-helm charts/argo-cd/README.md); needs three or more nodes.
+# "HA mode with autoscaling" (argo-helm charts/argo-cd/README.md); redis-ha's redis and haproxy
+# pods each need three distinct nodes (fleet.behaviour.gitops.ARGOCD_HA): its pods tolerate the
+# system pools' taint like every engine pod, and `fleet validate` refuses a cluster whose pools
+# start with fewer nodes (rule engine-fits-start-capacity).
 HA_VALUES: dict[str, Any] = {
-    "redis-ha": {"enabled": True},
+    "redis-ha": {
+        "enabled": True,
+        "tolerations": [dict(t) for t in ENGINE_TOLERATIONS],
+        "haproxy": {"tolerations": [dict(t) for t in ENGINE_TOLERATIONS]},
+    },
     "server": {
         "autoscaling": {"enabled": True, "minReplicas": 2},
         "pdb": {"enabled": True, "minAvailable": 1},
@@ -85,10 +93,11 @@ def chart_values(
     annotations: Mapping[str, pulumi.Input[str]] | None = None,
     pod_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """argo-cd chart values: fixed names, HA in production, workload identity on the hub."""
+    """argo-cd chart values: fixed names, HA in production, workload identity on the hub, every pod
+    tolerating the system pools' taint (global.tolerations; redis-ha takes its own)."""
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE_NAME,
-        "global": {"additionalLabels": dict(FLEET_LABELS)},
+        "global": {"additionalLabels": dict(FLEET_LABELS), "tolerations": [dict(t) for t in ENGINE_TOLERATIONS]},
         "configs": {"cm": {"application.resourceTrackingMethod": "annotation"}},
     }
     for key, ref in CONTROLLERS.items():

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from fleet.behaviour.gitops import ENGINE_TOLERATIONS
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef
 from fleet.gitops.identity import FLEET_LABELS, IDENTITY_NAME, ClusterIdentity, source_kind, sync_components
 from fleet.plan import ClusterPlan
@@ -75,6 +76,21 @@ def sync_patches(plan: ClusterPlan) -> list[dict[str, Any]]:
     ]
 
 
+def toleration_patch() -> dict[str, Any]:
+    """Every controller Deployment tolerates the system pools' taint (Flux Operator docs,
+    instance-customization.md "Node affinity and tolerations"): a cluster whose only pool is a
+    system pool still runs Flux."""
+    document = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "all"},
+                "spec": {"template": {"spec": {"tolerations": [dict(t) for t in ENGINE_TOLERATIONS]}}}}
+    return {"target": {"kind": "Deployment"}, "patch": yaml.safe_dump(document, sort_keys=False)}
+
+
+def operator_values() -> dict[str, Any]:
+    """flux-operator chart values: CRDs, fleet's own labels, the engine tolerations."""
+    return {"installCRDs": True, "commonLabels": dict(FLEET_LABELS),
+            "tolerations": [dict(t) for t in ENGINE_TOLERATIONS]}
+
+
 def hub_identity_patches(
     annotations: Mapping[str, str], pod_labels: Mapping[str, str]
 ) -> list[dict[str, Any]]:
@@ -122,7 +138,7 @@ def instance_spec(plan: ClusterPlan, pull_secret: str | None) -> dict[str, Any]:
         },
         "commonMetadata": {"labels": dict(FLEET_LABELS)},
         "sync": sync,
-        "kustomize": {"patches": sync_patches(plan)},
+        "kustomize": {"patches": [*sync_patches(plan), toleration_patch()]},
     }
 
 
@@ -179,7 +195,7 @@ class FluxBootstrap(pulumi.ComponentResource):
             version=plan.gitops.flux_operator_chart_version,
             namespace=NAMESPACE,
             create_namespace=True,
-            values={"installCRDs": True, "commonLabels": dict(FLEET_LABELS)},
+            values=operator_values(),
             opts=pulumi.ResourceOptions.merge(
                 k8s_opts, pulumi.ResourceOptions(depends_on=list(handle.ready))
             ),

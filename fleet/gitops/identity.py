@@ -24,7 +24,9 @@ from fleet.plan import ClusterPlan
 
 IDENTITY_NAME = "cluster-identity"
 IDENTITY_NAMESPACE = "kube-system"
-FLEET_LABELS = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "fleet"}
+# fleet's own label key, never app.kubernetes.io/*: those are what Argo CD and the Flux Operator
+# find their own objects by (fleet.behaviour.gitops, rule no-foreign-app-labels).
+FLEET_LABELS = {"fleet.example.com/managed-by": "pulumi"}
 
 # Identity keys filled from the cloud once the cluster exists (ClusterHandle attribute per key).
 RUNTIME_KEYS = {
