@@ -1,4 +1,10 @@
-"""`fleet` command line: validate | plan | synth | diff | schema | kubeconfig (CONTRACTS section 3)."""
+"""`fleet` command line: validate | plan | synth | diff | schema | kubeconfig | versions
+(docs/contracts.md section 3).
+
+Every command answers bad input with one line on stderr and exit 1, never a traceback: problems in
+declarations are collected and reported together; anything else (a missing project, an unreadable
+file, a folder that is not fleet's) is a CommandError raised where it is found and printed by main().
+"""
 
 from __future__ import annotations
 
@@ -9,30 +15,33 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import NoReturn
-
-import yaml
+from typing import Any, NoReturn
 
 from fleet.plan import ClusterPlan, FleetPlan
-from fleet.problems import Problem
-from fleet.stack import PROJECT_DIR, StackConfig, plan_stack, read_stack_file
+from fleet.problems import Problem, did_you_mean, excerpt
+from fleet.project import NOT_FOUND, find_project
+from fleet.safeyaml import LoadError, load_json, load_yaml
+from fleet.stack import StackConfig, plan_stack, read_stack_file, stack_names
 
 EXIT_OK, EXIT_INVALID, EXIT_DIFFERENT = 0, 1, 2
+VERSIONS_BEGIN = "<!-- fleet versions --markdown: begin -->"
+VERSIONS_END = "<!-- fleet versions --markdown: end -->"
+
+
+class CommandError(Exception):
+    """Bad input outside the declarations: one line, exit 1."""
 
 
 def find_project_dir(start: Path | None = None) -> Path:
-    """The nearest folder upwards holding a Pulumi.yaml (else the folder fleet is installed from)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "Pulumi.yaml").exists() and (folder / "__main__.py").exists():
-            return folder
-    return PROJECT_DIR
-
-
-def _stacks(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    """The nearest folder upwards holding Pulumi.yaml (fleet.project); an error outside any project."""
+    found = find_project(start)
+    if found is None:
+        raise CommandError(f"fleet: {NOT_FOUND}")
+    return found
 
 
 def _config(project_dir: Path, stack: str, files: Sequence[str] | None) -> tuple[StackConfig, list[Problem]]:
@@ -52,7 +61,10 @@ def _report(problems: Sequence[Problem]) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     project_dir = find_project_dir()
-    stacks = [args.stack] if args.stack else (["prod"] if args.file else _stacks(project_dir))
+    stacks = [args.stack] if args.stack else (["prod"] if args.file else stack_names(project_dir))
+    if not stacks:
+        raise CommandError(f"fleet validate: no Pulumi.<stack>.yaml in {project_dir}; create one with "
+                           "`pulumi stack init <name>`")
     problems: list[Problem] = []
     summaries = []
     for stack in stacks:
@@ -96,22 +108,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_plan_row(c) for c in result.plan.clusters], indent=2))
     else:
-        _print_plan_table(args.stack, result.plan)
+        print_plan(args.stack, result.plan)
     return EXIT_OK
 
 
-def _pools(cluster: ClusterPlan) -> str:
-    return "\n".join(
-        f"{p.name} {p.size} {p.min_nodes}-{p.max_nodes}{' spot' if p.spot else ''}" for p in cluster.node_pools
-    )
-
-
-def _extra_labels(cluster: ClusterPlan) -> str:
-    shown = {k: v for k, v in cluster.labels.items() if not k.startswith("enable_")
-             and k not in ("cloud", "region", "cluster-set", "template", "engine")}
-    addons = sorted(k.removeprefix("enable_") for k in cluster.labels if k.startswith("enable_"))
-    text = "\n".join(f"{k}={v}" for k, v in shown.items())
-    return text + (f"\naddons: {', '.join(addons)}" if addons else "")
+def _pool_texts(cluster: ClusterPlan) -> list[str]:
+    return [f"{p.name} {p.size} {p.min_nodes}-{p.max_nodes}{' spot' if p.spot else ''}" for p in cluster.node_pools]
 
 
 def _plan_row(cluster: ClusterPlan) -> dict:
@@ -119,28 +121,62 @@ def _plan_row(cluster: ClusterPlan) -> dict:
         "cluster": cluster.name, "role": cluster.role, "cloud": cluster.provider, "location": cluster.location,
         "version": cluster.kubernetes_version, "engine": cluster.gitops.engine, "hub": cluster.hub,
         "network": cluster.network.block, "endpoint": cluster.endpoint.mode, "protect": cluster.protect,
-        "nodePools": [f"{p.name} {p.size} {p.min_nodes}-{p.max_nodes}{' spot' if p.spot else ''}"
-                      for p in cluster.node_pools],
+        "nodePools": _pool_texts(cluster),
         "labels": dict(cluster.labels),
     }
 
 
-def _print_plan_table(stack: str, plan: FleetPlan) -> None:
-    from rich.console import Console
-    from rich.table import Table
+# Labels the plan shows elsewhere: the cloud and engine on the cluster's first line, the set in the title.
+_SHOWN_ELSEWHERE = ("cloud", "engine", "cluster-set")
 
-    table = Table(title=f"fleet plan: stack {stack}: {_describe(plan)}", show_lines=True)
-    for column in ("cluster", "cloud", "location", "version", "engine", "node pools", "network",
-                   "api", "hub", "labels"):
-        table.add_column(column, overflow="fold")
+
+def plan_lines(stack: str, plan: FleetPlan, width: int) -> list[tuple[str, str]]:
+    """The plan as (style, line) pairs, each at most `width` characters unless one item alone is longer:
+    a few lines per cluster, its name on a line of its own, lists wrapped between items."""
+    lines = [("bold", f"fleet plan: stack {stack}: {_describe(plan)}"), ("", "")]
     for c in plan.clusters:
-        table.add_row(
-            f"{c.name}\n({c.role}{', protected' if c.protect else ''})", c.provider, c.location,
-            c.kubernetes_version, c.gitops.engine, _pools(c), c.network.block, c.endpoint.mode,
-            c.hub or "-", _extra_labels(c),
-        )
-    width = None if sys.stdout.isatty() else 200
-    Console(width=width).print(table)
+        role = c.role + (f" of {c.hub}" if c.hub else "") + (", protected" if c.protect else "")
+        if len(c.name) + 2 + len(role) <= width:
+            lines.append(("bold", f"{c.name}  {role}"))
+        else:
+            lines += [("bold", c.name), ("", f"  {role}")]
+        lines += [("", line) for line in _wrapped("  on", [
+            f"{c.provider} {c.location}", f"Kubernetes {c.kubernetes_version}", c.gitops.engine,
+            f"api {c.endpoint.mode}", c.network.block], width, " · ")]
+        lines += [("", line) for line in _wrapped("  node pools:", _pool_texts(c), width)]
+        labels = [f"{k}={v}" for k, v in c.labels.items() if not k.startswith("enable_") and k not in _SHOWN_ELSEWHERE]
+        lines += [("", line) for line in _wrapped("  labels:", labels, width)]
+        addons = sorted(k.removeprefix("enable_") for k in c.labels if k.startswith("enable_"))
+        if addons:
+            lines += [("", line) for line in _wrapped("  add-ons:", addons, width)]
+        lines.append(("", ""))
+    return lines[:-1]
+
+
+def _wrapped(head: str, items: Sequence[str], width: int, separator: str = ", ") -> list[str]:
+    """`head item, item, ...` over as many lines as `width` needs, never breaking inside an item;
+    continuation lines are indented under the first item."""
+    indent = " " * (len(head) + 1)
+    lines, current = [], head
+    for item in items:
+        candidate = f"{current} {item}" if current == head else f"{current}{separator}{item}"
+        if current != head and len(candidate) > width:
+            lines.append(current + separator.rstrip())
+            current = indent + item
+        else:
+            current = candidate
+    lines.append(current)
+    return lines
+
+
+def print_plan(stack: str, plan: FleetPlan, console: Any = None) -> None:
+    """The plan on the terminal (its width; 100 columns into a pipe)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console(width=None if sys.stdout.isatty() else 100, highlight=False)
+    for style, line in plan_lines(stack, plan, console.width):
+        console.print(Text(line, style=style), soft_wrap=True)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -150,7 +186,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     config, trouble = _config(project_dir, args.stack, args.file)
     if trouble:
         return _report(trouble)
-    out_dir = Path(args.out)
+    out_dir = Path(args.out).expanduser()
     result = synthesize(project_dir, config, out_dir, args.show_secrets)
     if result.problems:
         return _report(result.problems)
@@ -170,14 +206,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from fleet.synth.diff import SynthReadError, diff_synth, load_synth, render_markdown, render_text
+    from fleet.synth.diff import (
+        SynthReadError,
+        diff_synth,
+        load_synth,
+        render_markdown,
+        render_text,
+        stack_mismatch,
+    )
 
     try:
-        base, head = load_synth(Path(args.base)), load_synth(Path(args.head))
+        base, head = load_synth(Path(args.base), args.base), load_synth(Path(args.head), args.head)
     except SynthReadError as error:
-        print(error, file=sys.stderr)
-        return EXIT_INVALID
-    result = diff_synth(base, head)
+        raise CommandError(str(error)) from None
+    mismatch = stack_mismatch(base, head)
+    if mismatch and not args.allow_different_stacks:
+        raise CommandError(f"fleet diff: {mismatch}")
+    try:
+        result = diff_synth(base, head)
+    except RecursionError:
+        raise CommandError("fleet diff: an input value is nested too deeply to compare") from None
     if args.format == "markdown":
         print(render_markdown(result, args.title), end="")
     elif args.format == "json":
@@ -196,41 +244,190 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- kubeconfig ------------------------------------------------------------------------------
+
+
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    import yaml
+
     from fleet.clouds.kubeconfig import merge_kubeconfigs
 
+    target = None if args.output == "-" else _output_file(args.output)
     if args.from_json:
-        text = Path(args.from_json).read_text()
-    else:
-        command = ["pulumi", "stack", "output", "kubeconfigs", "--show-secrets", "--json", "--stack", args.stack]
+        source = args.from_json
         try:
-            text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        except FileNotFoundError:
-            print("the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/)", file=sys.stderr)
-            return EXIT_INVALID
-        except subprocess.CalledProcessError as error:
-            print(error.stderr.strip() or str(error), file=sys.stderr)
-            return EXIT_INVALID
-    per_cluster = json.loads(text)
-    wanted = [n for n in sorted(per_cluster) if not args.cluster or n in args.cluster]
-    merged = merge_kubeconfigs([yaml.safe_load(per_cluster[name]) for name in wanted])
-    body = yaml.safe_dump(merged, sort_keys=False)
-    if args.output == "-":
+            per_cluster = load_json(Path(args.from_json), source)
+        except LoadError as error:
+            raise CommandError(str(error.problem)) from None
+    else:
+        source = f"`pulumi stack output kubeconfigs` of stack {args.stack}"
+        per_cluster = _stack_output(args.stack, source)
+    documents = stack_kubeconfigs(per_cluster, source)
+    wanted = _wanted_clusters(sorted(documents), args.cluster, source)
+    body = yaml.safe_dump(merge_kubeconfigs([documents[name] for name in wanted]), sort_keys=False)
+    if target is None:
         print(body, end="")
     else:
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
+        _write_private(target, body)
         print(f"wrote {len(wanted)} contexts to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stack_output(stack: str, source: str) -> Any:
+    command = ["pulumi", "stack", "output", "kubeconfigs", "--show-secrets", "--json", "--stack", stack]
+    try:
+        text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise CommandError("fleet kubeconfig: the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/); "
+                           "or pass --from-json FILE") from None
+    except subprocess.CalledProcessError as error:
+        lines = (error.stderr or "").strip().splitlines() or [str(error)]
+        raise CommandError(f"fleet kubeconfig: {lines[-1]}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CommandError(f"{source}: not JSON; expected an object of cluster name -> kubeconfig") from None
+
+
+def stack_kubeconfigs(per_cluster: Any, source: str) -> dict[str, dict]:
+    """The stack output `kubeconfigs` (cluster name -> kubeconfig YAML text) as parsed documents,
+    each checked to be a kubeconfig; CommandError naming the cluster otherwise."""
+    if not isinstance(per_cluster, dict):
+        raise CommandError(f"{source}: expected an object of cluster name -> kubeconfig "
+                           f"(`pulumi stack output kubeconfigs --show-secrets --json`), got {excerpt(per_cluster)}")
+    if not per_cluster:
+        raise CommandError(f"{source}: holds no cluster; has the stack been deployed (`pulumi up`)?")
+    documents = {}
+    for name, text in per_cluster.items():
+        where = f"{source}: {excerpt(name)}"
+        if text == "[secret]" or not isinstance(text, str):
+            hint = "; run `pulumi stack output` with --show-secrets" if text == "[secret]" else ""
+            raise CommandError(f"{where}: expected a kubeconfig as YAML text, got {excerpt(text)}{hint}")
+        try:
+            document = load_yaml(text, where)
+        except LoadError as error:
+            raise CommandError(str(error.problem)) from None
+        if not isinstance(document, dict) or not all(isinstance(document.get(k), list)
+                                                      for k in ("clusters", "users", "contexts")):
+            raise CommandError(f"{where}: not a kubeconfig (expected clusters, users and contexts lists)")
+        documents[name] = document
+    return documents
+
+
+def _wanted_clusters(names: list[str], asked: Sequence[str] | None, source: str) -> list[str]:
+    unknown = [name for name in asked or () if name not in names]
+    if unknown:
+        raise CommandError(f"fleet kubeconfig: --cluster {excerpt(unknown[0])}: no such cluster in {source}"
+                           f"{did_you_mean(unknown[0], names)}; clusters: {', '.join(names)}")
+    return [name for name in names if not asked or name in asked]
+
+
+def _output_file(output: str) -> Path:
+    """The -o file, checked before anything is read or written."""
+    path = Path(output).expanduser()
+    folder = path.parent
+    if path.is_dir():
+        raise CommandError(f"fleet kubeconfig: -o {output}: is a folder; name a file, e.g. {path / 'config'}")
+    if not folder.is_dir():
+        raise CommandError(f"fleet kubeconfig: -o {output}: the folder {folder} does not exist; create it first")
+    return path
+
+
+def _write_private(path: Path, body: str) -> None:
+    """Write `body` with mode 0600, whole or not at all (a temporary file renamed over the target,
+    so an existing file with a wider mode does not keep it)."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as error:
+        raise CommandError(f"fleet kubeconfig: -o {path}: cannot write in {path.parent} "
+                           f"({error.strerror or error})") from None
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(body)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise CommandError(f"fleet kubeconfig: -o {path}: cannot write ({error.strerror or error})") from None
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from fleet.spec.versions import AS_OF, support_table_markdown
+
+    as_of = _as_of(args.as_of) if args.as_of else AS_OF
+    table = support_table_markdown(as_of)
+    if args.update:
+        return _update_versions(Path(args.update), table)
+    print(table if args.markdown else _plain_table(table), end="")
+    return EXIT_OK
+
+
+def _as_of(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"fleet versions: --as-of {excerpt(text)}: expected a day as YYYY-MM-DD") from None
+
+
+def _plain_table(markdown: str) -> str:
+    """The Markdown table with aligned columns and no pipes, the rest as it is."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith("|") and not line.startswith("| ---")]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines, done = [], False
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            lines += [] if done else table
+            done = True
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def readme_versions(text: str) -> str | None:
+    """The generated block of a README (between the markers), or None without markers."""
+    start, end = text.find(VERSIONS_BEGIN), text.find(VERSIONS_END)
+    if start < 0 or end < start:
+        return None
+    return text[start + len(VERSIONS_BEGIN):end].strip("\n") + "\n"
+
+
+def _update_versions(path: Path, table: str) -> int:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"fleet versions: --update {path}: cannot read ({error})") from None
+    if readme_versions(text) is None:
+        raise CommandError(f"fleet versions: --update {path}: no '{VERSIONS_BEGIN}' ... '{VERSIONS_END}' "
+                           "markers; put them where the table belongs")
+    before, after = text.split(VERSIONS_BEGIN, 1)[0], text.split(VERSIONS_END, 1)[1]
+    updated = f"{before}{VERSIONS_BEGIN}\n{table}{VERSIONS_END}{after}"
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    print(f"{path}: version table {'updated' if updated != text else 'already current'}", file=sys.stderr)
     return EXIT_OK
 
 
 # --- parser ----------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one line and exit 1 for a usage error (argparse's exit 2 means "different"
+    to `fleet diff` callers)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fleet", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="fleet", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def with_inputs(command: argparse.ArgumentParser, default_stack: str | None) -> None:
         command.add_argument("--stack", "-s", default=default_stack,
@@ -245,22 +442,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also run the program offline and apply the resource guardrails (as synth does)")
     validate.set_defaults(run=cmd_validate)
 
-    plan = commands.add_parser("plan", help="the fleet as a table, offline")
+    plan = commands.add_parser("plan", help="the fleet, offline, a few lines per cluster")
     with_inputs(plan, "prod")
-    plan.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plan.add_argument("--json", action="store_true", help="print JSON instead of text")
     plan.set_defaults(run=cmd_plan)
 
     synth = commands.add_parser("synth", help="run the program under the mock engine and write its output")
     with_inputs(synth, "prod")
-    synth.add_argument("--out", "-o", required=True, help="output folder")
+    synth.add_argument("--out", "-o", required=True,
+                       help="output folder: new, empty, or written by an earlier synth (nothing else is touched)")
     synth.add_argument("--show-secrets", action="store_true", help="write secret values instead of [secret]")
     synth.set_defaults(run=cmd_synth)
 
     diff = commands.add_parser("diff", help="compare two synth outputs (exit 0 equal, 2 different, 1 error)")
-    diff.add_argument("base")
-    diff.add_argument("head")
+    diff.add_argument("base", help="synth folder (or its resources.json) before the change")
+    diff.add_argument("head", help="synth folder (or its resources.json) after the change")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff.add_argument("--title", default="fleet diff", help="heading of the markdown output")
+    diff.add_argument("--allow-different-stacks", action="store_true",
+                      help="compare synths of different stacks or projects (refused by default)")
     diff.set_defaults(run=cmd_diff)
 
     schema = commands.add_parser("schema", help="JSON Schema of the declaration documents")
@@ -272,12 +472,26 @@ def build_parser() -> argparse.ArgumentParser:
     kubeconfig.add_argument("--output", "-o", default="-", help="file to write (mode 0600), - for stdout")
     kubeconfig.add_argument("--from-json", help="read `pulumi stack output kubeconfigs --json` from a file")
     kubeconfig.set_defaults(run=cmd_kubeconfig)
+
+    versions = commands.add_parser("versions", help="the Kubernetes support calendar of EKS, AKS and GKE")
+    versions.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+    versions.add_argument("--as-of", help="judge support at this day, YYYY-MM-DD (default: the calendar's date)")
+    versions.add_argument("--update", metavar="FILE",
+                          help="rewrite the table between the markers in FILE (make versions: README.md)")
+    versions.set_defaults(run=cmd_versions)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    except LoadError as error:
+        print(error.problem, file=sys.stderr)
+        return EXIT_INVALID
 
 
 def run() -> NoReturn:
@@ -285,15 +499,24 @@ def run() -> NoReturn:
 
     A command is one short run whose heap is dropped whole at exit, so cyclic garbage collection
     only costs time: 2 s of the 13 s synth of 60 spokes went to the one collection that ran when
-    the synth re-enabled it (docs/performance.md)."""
+    the synth re-enabled it (docs/performance.md). An unexpected exception is one line too (the
+    traceback with FLEET_DEBUG=1): whatever a user feeds the command, a stack trace is not an answer."""
     gc.disable()
     try:
         code = main()
         sys.stdout.flush()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_INVALID
     except BrokenPipeError:  # `fleet diff ... | head`: the reader left, nothing more to say
         code = 128 + 13  # as a shell reports SIGPIPE
     except KeyboardInterrupt:
         code = 130
+    except Exception as error:
+        if os.environ.get("FLEET_DEBUG"):
+            raise
+        print(f"fleet: internal error: {type(error).__name__}: {str(error)[:200]} "
+              "(please report it; FLEET_DEBUG=1 shows the traceback)", file=sys.stderr)
+        code = EXIT_INVALID
     with contextlib.suppress(BrokenPipeError):
         sys.stderr.flush()
     # Without freeing a heap of hundreds of MB object by object (seconds), as mypy's hard_exit does.

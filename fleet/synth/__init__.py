@@ -12,7 +12,7 @@ from fleet.problems import Problem
 from fleet.rules import synth_problems
 from fleet.stack import StackConfig, StackResult, plan_stack
 from fleet.synth.engine import Recording, collector_paused, run_program
-from fleet.synth.output import synth_document, write_synth
+from fleet.synth.output import OutDirError, check_out_dir, synth_document, write_synth
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
+    if out_dir is not None:
+        try:  # refused before the program runs: a user's files are never overwritten or deleted
+            check_out_dir(out_dir)
+        except OutDirError as error:
+            return SynthResult(stack, None, str(error))
     with collector_paused():
         try:
             recording = run_program(project_dir, config)
@@ -45,5 +50,11 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
         guardrails = synth_problems(document, source)
         if out_dir is not None:
             revealed = synth_document(recording, stack.plan, show_secrets=True) if show_secrets else document
-            write_synth(recording, revealed, out_dir, show_secrets)
+            try:
+                write_synth(recording, revealed, out_dir, show_secrets)
+            except OutDirError as error:  # the folder changed while the program ran
+                return SynthResult(stack, recording, str(error), document, guardrails)
+            except OSError as error:
+                return SynthResult(stack, recording, f"--out {out_dir}: cannot write: "
+                                   f"{error.strerror or error}", document, guardrails)
         return SynthResult(stack, recording, None, document, guardrails)

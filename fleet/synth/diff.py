@@ -6,11 +6,12 @@ A removed cluster, a removed protected resource, or a replaced cluster is DESTRU
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fleet.safeyaml import LoadError, load_json
 
 # Inputs whose change makes the provider replace the resource (create new, delete old).
 # Conservative: a path listed here is reported as a replacement; anything else as an update.
@@ -29,8 +30,15 @@ REPLACE_ON: dict[str, tuple[str, ...]] = {
     "azure-native:resources:ResourceGroup": ("location", "resourceGroupName"),
     "gcp:container/cluster:Cluster": ("name", "location", "network", "subnetwork", "ipAllocationPolicy",
                                       "privateClusterConfig.enablePrivateNodes", "project"),
-    "gcp:container/nodePool:NodePool": ("cluster", "location", "name", "nodeConfig.machineType",
-                                        "nodeConfig.spot", "project"),
+    # ForceNew fields of google_container_node_pool (terraform-provider-google node_config.go);
+    # machineType and disks are updated in place (nodes re-created with surge), not replaced.
+    "gcp:container/nodePool:NodePool": ("cluster", "location", "name", "project", "maxPodsPerNode",
+                                        "nodeConfig.spot", "nodeConfig.preemptible", "nodeConfig.serviceAccount",
+                                        "nodeConfig.oauthScopes", "nodeConfig.metadata",
+                                        "nodeConfig.shieldedInstanceConfig", "nodeConfig.guestAccelerators"),
+    # pulumi-azure-native's forceNewMap (provider/pkg/gen/replacement.go) plus the URL parameters.
+    "azure-native:containerservice:AgentPool": ("agentPoolName", "resourceName", "resourceGroupName", "vmSize",
+                                                "gpuInstanceProfile", "networkProfile.nodePublicIPTags"),
     "gcp:compute/subnetwork:Subnetwork": ("ipCidrRange", "network", "region", "name", "project"),
     "gcp:compute/network:Network": ("name", "project", "autoCreateSubnetworks"),
 }
@@ -71,21 +79,74 @@ class SynthReadError(Exception):
     pass
 
 
-def load_synth(location: Path) -> dict[str, Any]:
-    """A synth output, given its folder or its resources.json."""
+def load_synth(location: Path, shown: str | None = None) -> dict[str, Any]:
+    """A synth output, given its folder or its resources.json; its shape checked so that a
+    malformed file is one line (SynthReadError), never a KeyError later. `shown`: the path as the
+    user typed it."""
     path = location if location.is_file() else location / "resources.json"
-    directory = path.parent
+    typed = shown if shown is not None else str(location)
+    name = typed if location.is_file() else str(Path(typed) / "resources.json")
     try:
-        document = json.loads(path.read_text())
-    except (FileNotFoundError, NotADirectoryError):
-        raise SynthReadError(f"{path}: not found (run `fleet synth --out {directory}` first)") from None
-    except OSError as error:
-        raise SynthReadError(f"{path}: cannot be read ({error.strerror})") from None
-    except ValueError as error:
-        raise SynthReadError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise SynthReadError(f"{path}: not a fleet synth output (no 'resources' list)")
+        document = load_json(path, name)
+    except LoadError as error:
+        message = str(error.problem)
+        if error.problem.message == "no such file" or not location.exists():
+            message = f"{name}: not found (run `fleet synth --out {path.parent}` first)"
+        raise SynthReadError(message) from None
+    problem = synth_shape_problem(document)
+    if problem:
+        raise SynthReadError(f"{name}: {problem}; not a fleet synth output (fleet synth writes resources.json)")
     return document
+
+
+def synth_shape_problem(document: Any) -> str | None:
+    """What makes `document` not a synth output (docs/contracts.md section 4), or None."""
+    if not isinstance(document, dict):
+        return f"the top level is {_kind(document)}, not an object"
+    for key in ("project", "stack"):
+        if key in document and not isinstance(document[key], str):
+            return f"'{key}' is {_kind(document[key])}, not text"
+    resources, clusters = document.get("resources"), document.get("clusters", [])
+    if not isinstance(resources, list):
+        return "no 'resources' list" if resources is None else f"'resources' is {_kind(resources)}, not a list"
+    seen: set[str] = set()
+    for index, resource in enumerate(resources):
+        problem = _entry_problem(resource, ("urn", "type", "name"))
+        if problem:
+            return f"resources[{index}]: {problem}"
+        if resource["urn"] in seen:
+            return f"resources[{index}]: the urn appears twice"
+        seen.add(resource["urn"])
+    if not isinstance(clusters, list):
+        return f"'clusters' is {_kind(clusters)}, not a list"
+    for index, cluster in enumerate(clusters):
+        problem = _entry_problem(cluster, ("name",))
+        if problem:
+            return f"clusters[{index}]: {problem}"
+    return None
+
+
+def _entry_problem(entry: Any, text_keys: tuple[str, ...]) -> str | None:
+    if not isinstance(entry, dict):
+        return f"is {_kind(entry)}, not an object"
+    for key in text_keys:
+        if not isinstance(entry.get(key), str):
+            return f"'{key}' is missing" if key not in entry else f"'{key}' is {_kind(entry[key])}, not text"
+    return None
+
+
+def _kind(value: Any) -> str:
+    kinds = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
+    return kinds.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def stack_mismatch(base: dict[str, Any], head: dict[str, Any]) -> str | None:
+    """Why two synths should not be compared: they are of different projects or stacks."""
+    for key in ("project", "stack"):
+        if key in base and key in head and base[key] != head[key]:
+            return (f"the base is {key} '{base[key]}' and the head is {key} '{head[key]}'; compare two synths "
+                    f"of the same {key} (or pass --allow-different-stacks)")
+    return None
 
 
 def diff_synth(base: dict[str, Any], head: dict[str, Any]) -> Diff:

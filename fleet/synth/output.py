@@ -1,10 +1,15 @@
-"""Write a recording as the synth contract (CONTRACTS section 4): resources.json + manifests/."""
+"""Write a recording as the synth contract (docs/contracts.md section 4): resources.json + manifests/.
+
+A synth never deletes what it did not write: it records the files it wrote in DIR/.fleet-synth.json,
+removes only those before writing again, and refuses a folder holding anything else
+(`check_out_dir`, called before the program runs).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ K8S_PROVIDER_TYPE = "pulumi:providers:kubernetes"
 # libyaml's emitter when PyYAML has it (six times faster for the hundreds of manifests of a big fleet)
 MANIFEST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Helm releases and YAML/kustomize bundles are not objects of their own (their contents are not ours).
+WRITTEN_LIST = ".fleet-synth.json"  # the files the last synth wrote, relative to its folder
 NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml:", "kubernetes:yaml/", "kubernetes:kustomize:",
                "kubernetes:kustomize/")
 
@@ -99,16 +105,87 @@ def manifest_file_name(body: dict[str, Any]) -> str:
     return re.sub(r"[^a-z0-9.-]+", "-", "_".join(str(p) for p in parts).lower()) + ".yaml"
 
 
+class OutDirError(Exception):
+    """A synth output folder that cannot be written without harming what is there; one line."""
+
+
+def check_out_dir(out_dir: Path) -> list[str]:
+    """The files a synth into `out_dir` will replace (those the last synth wrote there).
+
+    Raises OutDirError for a path that is not a folder, or a folder holding anything fleet did not
+    write: a file of the user's would otherwise be overwritten or deleted."""
+    shown = str(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutDirError(f"--out {shown}: is a file, not a folder; give a new or empty folder")
+    if not out_dir.exists():
+        return []
+    present = sorted(_files_under(out_dir))
+    written = _written_before(out_dir) if (out_dir / WRITTEN_LIST).is_file() else None
+    if written is None:
+        if present:
+            raise OutDirError(f"--out {shown}: the folder holds files fleet did not write (e.g. "
+                              f"{_relative(present[0], out_dir)}); give a new or empty folder")
+        return []
+    foreign = [p for p in present if _relative(p, out_dir) not in written and p.name != WRITTEN_LIST]
+    if foreign:
+        raise OutDirError(f"--out {shown}: {_relative(foreign[0], out_dir)} was not written by fleet synth "
+                          "and would be mixed with its output; move it away or give another folder")
+    return sorted(written)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file (and symlink) below folder; empty subfolders count as nothing."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        found += [Path(root) / name for name in files]
+        found += [Path(root) / name for name in dirs if (Path(root) / name).is_symlink()]
+    return found
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()
+
+
+def _written_before(out_dir: Path) -> set[str]:
+    try:
+        listed = json.loads((out_dir / WRITTEN_LIST).read_text())["written"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OutDirError(f"--out {out_dir}: {WRITTEN_LIST} is not the list fleet synth writes; "
+                          "give a new or empty folder") from None
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise OutDirError(f"--out {out_dir}: {WRITTEN_LIST} is not the list fleet synth writes; "
+                          "give a new or empty folder")
+    return set(listed)
+
+
+def _remove_written(out_dir: Path, written: list[str]) -> None:
+    """Remove the previous synth's files, then the folders they leave empty (never anything else)."""
+    folders = set()
+    for name in written:
+        path = out_dir / name
+        if ".." in Path(name).parts or not path.is_file():
+            continue
+        path.unlink()
+        folders.update(path.parents)
+    for folder in sorted((f for f in folders if out_dir in f.parents), key=lambda f: -len(f.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def write_synth(recording: Recording, document: dict[str, Any], out_dir: Path, show_secrets: bool = False) -> None:
-    """`document` as resources.json, and every Kubernetes object under manifests/<cluster>/."""
+    """`document` as resources.json, and every Kubernetes object under manifests/<cluster>/.
+
+    Raises OutDirError when the folder holds files fleet did not write (see check_out_dir)."""
+    previous = check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_written(out_dir, previous)
+    manifests = {f"manifests/{cluster}/{manifest_file_name(body)}": body
+                 for cluster, bodies in kubernetes_objects(recording, show_secrets).items() for body in bodies}
+    # the list first: a synth that stops half-way still leaves a folder the next synth may clean
+    written = sorted({"resources.json", *manifests})
+    (out_dir / WRITTEN_LIST).write_text(json.dumps({"written": written}, indent=1) + "\n")
     (out_dir / "resources.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    manifests = out_dir / "manifests"
-    if manifests.exists():
-        shutil.rmtree(manifests)
-    for cluster, bodies in kubernetes_objects(recording, show_secrets).items():
-        folder = manifests / cluster
-        folder.mkdir(parents=True, exist_ok=True)
-        for body in bodies:
-            text = yaml.dump(body, Dumper=MANIFEST_DUMPER, sort_keys=False, default_flow_style=False)
-            (folder / manifest_file_name(body)).write_text(text)
+    for name, body in manifests.items():
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.dump(body, Dumper=MANIFEST_DUMPER, sort_keys=False, default_flow_style=False))
