@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import inspect
 import json
@@ -25,7 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 from fleet.clouds import aws as eks
 from fleet.clouds import sizes
 from fleet.clouds.base import ServiceAccountRef
-from fleet.plan import ClusterPlan
+from fleet.plan import DECOMMISSION_TAG, ClusterPlan
 from fleet.synth.engine import FakeCloud, RecordingMonitor, _stack_outputs, clean, holds_secret
 from fleet.synth.fakes import fake_resource
 from fleet.synth.fakes.common import FAKE_CA_PEM
@@ -129,6 +130,7 @@ PRODUCTION_SPEC = {
         {"name": "batch", "size": "xlarge", "min": 0, "max": 20, "spot": True,
          "labels": {"workload": "batch"},
          "taints": [{"key": "batch", "value": "true", "effect": "NoSchedule"}]},
+        {"name": "fixed", "size": "medium", "min": 2, "max": 2},
     ],
 }
 STAGING_SPEC = {
@@ -417,10 +419,16 @@ def test_cilium_replaces_vpc_cni_and_kube_proxy(prod: Synth) -> None:
     assert values["ipv4NativeRoutingCIDR"] == plan.network.block
     assert values["cni"]["configMap"] == eks.CILIUM_CNI_CONFIGMAP
     assert release_record.provider and release_record.provider.endswith(f"::{plan.name}-k8s")
+    # Cilium before any node (its pods cannot be Ready yet, so the release does not wait), the
+    # node groups after it, coredns after both
     groups = {f"{plan.name}-{p.name}" for p in plan.node_pools}
-    assert groups | {f"{plan.name}-cilium-cni-config"} <= prod.names(release_record.dependencies)
+    assert f"{plan.name}-cilium-cni-config" in prod.names(release_record.dependencies)
+    assert not groups & prod.names(release_record.dependencies)
+    assert release["skipAwait"] is True and "atomic" not in release
+    for group in groups:
+        assert f"{plan.name}-cilium" in prod.names(prod.one("aws:eks/nodeGroup:NodeGroup", group).dependencies)
     coredns = prod.one("aws:eks/addon:Addon", f"{plan.name}-coredns")
-    assert f"{plan.name}-cilium" in prod.names(coredns.dependencies)
+    assert {f"{plan.name}-cilium"} | groups <= prod.names(coredns.dependencies)
     config = prod.inputs(prod.one("kubernetes:core/v1:ConfigMap", f"{plan.name}-cilium-cni-config"))
     eni = json.loads(config["data"]["cni-config"])["plugins"][0]["eni"]
     assert eni == {"first-interface-index": 1, "subnet-tags": {eks.POD_SUBNET_TAG: plan.name}}
@@ -434,7 +442,8 @@ def test_cloud_cni_uses_managed_vpc_cni_with_pod_subnets(staging: Synth) -> None
     assert settings["env"]["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"] == "true"
     assert settings["env"]["ENABLE_PREFIX_DELEGATION"] == "true"
     assert all(staging.inputs(a)["addonVersion"].startswith("v") for a in addons.values())
-    assert not staging.of("kubernetes:helm.sh/v3:Release", plan.name)
+    releases = {staging.inputs(r)["chart"] for r in staging.of("kubernetes:helm.sh/v3:Release", plan.name)}
+    assert releases == {"cluster-autoscaler"}  # no Cilium
     eniconfigs = [staging.inputs(r) for r in staging.of("kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig",
                                                           plan.name)]
     assert sorted(e["metadata"]["name"] for e in eniconfigs) == sorted(plan.network.zones)
@@ -461,7 +470,8 @@ def test_workload_identity_pod_identity_and_oidc(prod: Synth) -> None:
     assert trust[0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert set(trust[0]["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
     assert prod.output("hub.principal") == f"arn:aws:iam::123456789012:role/{role['name']}"
-    associations = [prod.inputs(r) for r in prod.of("aws:eks/podIdentityAssociation:PodIdentityAssociation")]
+    associations = [prod.inputs(r) for r in prod.of("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                    if not r.name.endswith("-cluster-autoscaler")]
     assert {(a["namespace"], a["serviceAccount"]) for a in associations} == {
         (sa.namespace, sa.name) for sa in SERVICE_ACCOUNTS}
     assert all(a["clusterName"] == hub.name and a["roleArn"] == prod.output("hub.principal")
@@ -535,3 +545,125 @@ def test_importing_aws_module_imports_no_other_cloud() -> None:
     code = ("import sys, fleet.clouds.aws; "
             "assert not {'pulumi_gcp', 'pulumi_azure_native'} & set(sys.modules), 'other cloud SDK imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+# --- autoscaling -----------------------------------------------------------------------------
+
+
+def _asg_tags(synth: Synth, cluster: str, pool: str) -> dict[str, str]:
+    tags = [synth.inputs(r)["tag"] for r in synth.of("aws:autoscaling/tag:Tag", f"{cluster}-{pool}-asg-")]
+    assert all(t["propagateAtLaunch"] is False for t in tags)
+    return {t["key"]: t["value"] for t in tags}
+
+
+def test_pools_with_room_to_grow_are_discovered_by_the_autoscaler(prod: Synth) -> None:
+    plan = prod.plans["spoke"]
+    assert _asg_tags(prod, plan.name, "fixed") == {}  # min == max: nothing to scale
+    batch = _asg_tags(prod, plan.name, "batch")
+    assert batch[eks.AUTOSCALED_TAG] == plan.name
+    template = "k8s.io/cluster-autoscaler/node-template/"
+    assert batch[f"{template}label/workload"] == "batch"
+    assert batch[f"{template}label/fleet.example.com/pool"] == "batch"
+    assert batch[f"{template}label/eks.amazonaws.com/capacityType"] == "SPOT"
+    assert batch[f"{template}taint/batch"] == "true:NoSchedule"
+    assert f"{template}taint/node.cilium.io/agent-not-ready" not in batch  # a startup taint
+    system = _asg_tags(prod, plan.name, "system")
+    assert system[f"{template}taint/CriticalAddonsOnly"] == "true:NoSchedule"
+    tag = prod.one("aws:autoscaling/tag:Tag", f"{plan.name}-batch-asg-fleet.example.com-autoscaled")
+    group = prod.one("aws:eks/nodeGroup:NodeGroup", f"{plan.name}-batch")
+    assert group.urn in tag.dependencies
+    assert prod.inputs(tag)["autoscalingGroupName"].startswith("eks-batch-")
+
+
+def test_cluster_autoscaler_release_matches_the_cluster(prod: Synth, staging: Synth) -> None:
+    for synth in (prod, staging):
+        plan = synth.plans["spoke"]
+        record = synth.one("kubernetes:helm.sh/v3:Release", f"{plan.name}-cluster-autoscaler")
+        release = synth.inputs(record)
+        assert (release["chart"], release["version"]) == ("cluster-autoscaler", eks.AUTOSCALER_CHART_VERSION)
+        assert release["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
+        assert release["namespace"] == "kube-system" and "skipAwait" not in release
+        values = release["values"]
+        assert values["image"]["tag"] == eks.AUTOSCALER_IMAGE_TAGS[plan.kubernetes_version]
+        assert values["image"]["tag"].startswith(f"v{plan.kubernetes_version}.")
+        assert values["autoDiscovery"] == {"clusterName": plan.name, "tags": [
+            "k8s.io/cluster-autoscaler/enabled", f"k8s.io/cluster-autoscaler/{plan.name}",
+            f"{eks.AUTOSCALED_TAG}={plan.name}"]}
+        assert values["awsRegion"] == plan.location and values["cloudProvider"] == "aws"
+        # on the system pool, which is tainted CriticalAddonsOnly
+        assert values["nodeSelector"] == {"fleet.example.com/pool": "system"}
+        assert {"key": "CriticalAddonsOnly", "operator": "Equal", "value": "true",
+                "effect": "NoSchedule"} in values["tolerations"]
+        startup = values["extraArgs"].get("startup-taint")
+        assert startup == ("node.cilium.io/agent-not-ready" if plan.cni == "cilium" else None)
+        # after the nodes, DNS and its identity: its pods run at once and call AWS
+        before = synth.names(record.dependencies)
+        assert {f"{plan.name}-{p.name}" for p in plan.node_pools} | {f"{plan.name}-coredns"} <= before
+        association = synth.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                f"{plan.name}-cluster-autoscaler")
+        assert association.urn in record.dependencies
+
+
+def test_autoscaler_identity_may_scale_only_its_cluster(prod: Synth) -> None:
+    plan = prod.plans["spoke"]
+    association = prod.inputs(prod.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                       f"{plan.name}-cluster-autoscaler"))
+    assert (association["namespace"], association["serviceAccount"]) == ("kube-system", "cluster-autoscaler")
+    assert association["clusterName"] == plan.name
+    role = prod.inputs(prod.one("aws:iam/role:Role", f"{plan.name}-cluster-autoscaler"))
+    assert association["roleArn"].endswith(f":role/{role['name']}")
+    trust = _policy(role["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    statements = {s["Sid"]: s for s in _policy(prod.inputs(
+        prod.one("aws:iam/rolePolicy:RolePolicy", f"{plan.name}-cluster-autoscaler"))["policy"])["Statement"]}
+    scale = statements["ScaleOwnGroups"]
+    assert set(scale["Action"]) == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
+    assert scale["Condition"]["StringEquals"] == {f"aws:ResourceTag/{eks.AUTOSCALED_TAG}": plan.name}
+    assert scale["Condition"]["Null"] == {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{plan.name}": "false"}
+    assert all(a.split(":")[1].startswith(("Describe", "GetInstanceTypes")) for a in statements["Discover"]["Action"])
+    assert statements["DescribeOwnNodegroups"]["Resource"].endswith(f":nodegroup/{plan.name}/*")
+
+
+def test_autoscaler_image_follows_the_kubernetes_minor() -> None:
+    assert eks.autoscaler_image_tag("1.34") == "v1.34.5"
+    assert eks.autoscaler_image_tag("1.36") == "v1.36.1"
+    assert eks.autoscaler_image_tag("1.37") == "v1.36.1"  # newer than the table: the newest known
+
+
+# --- what rolls nodes ------------------------------------------------------------------------
+
+
+def test_launch_templates_carry_only_tags_that_never_change(prod: Synth) -> None:
+    plan = prod.plans["spoke"]
+    for pool in plan.node_pools:
+        template = prod.inputs(prod.one("aws:ec2/launchTemplate:LaunchTemplate", f"{plan.name}-{pool.name}"))
+        for specification in template["tagSpecifications"]:
+            assert set(specification["tags"]) == {*plan.stable_tags, "Name", "fleet-node-pool"}
+            assert "template" not in specification["tags"]  # in plan.tags, but may change
+
+
+def test_decommission_tag_stays_off_pools() -> None:
+    plans = _plans(PRODUCTION_SPEC, "production", SETTINGS)
+    spoke = plans["spoke"]
+    marked = dataclasses.replace(spoke, tags={**spoke.tags, DECOMMISSION_TAG: "true"})
+    pool = spoke.node_pools[0]
+    assert eks.pool_tags(marked, pool) == eks.pool_tags(spoke, pool)
+    assert eks.node_tags(marked, pool) == eks.node_tags(spoke, pool)
+    region_label = dataclasses.replace(spoke, tags={**spoke.tags, "team": "payments"})
+    assert eks.node_tags(region_label, pool) == eks.node_tags(spoke, pool)
+
+
+def test_fake_launch_template_versions_change_exactly_with_version_content() -> None:
+    base = {"description": "pool", "metadataOptions": {"httpTokens": "required"},
+            "tagSpecifications": [{"resourceType": "instance", "tags": {"a": "1"}}],
+            "tags": {"a": "1"}, "updateDefaultVersion": True, "region": "us-east-1"}
+
+    def version(**changes: Any) -> int:
+        return fake_resource("aws:ec2/launchTemplate:LaunchTemplate", "lt", {**base, **changes})[1]["latestVersion"]
+
+    assert version() == version()  # stable across runs
+    assert version(tags={"a": "2"}) == version()  # the template's own tags are no version content
+    assert version(tagSpecifications=[{"resourceType": "instance", "tags": {"a": "2"}}]) != version()
+    assert version(metadataOptions={"httpTokens": "optional"}) != version()
+    assert version(description="other") != version()
+

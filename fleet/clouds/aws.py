@@ -1,9 +1,10 @@
 """EKS: a ClusterPlan translated into one VPC, one EKS cluster, its node groups and add-ons.
 
 Reads top to bottom like the console: tables and pure functions (every decision that is data),
-then the component in creation order (network, encryption, IAM, cluster, access, add-ons, node
-groups, CNI), then the hub helpers. pulumi_aws v7: every regional resource names its `region`,
-so one default provider serves every region; IAM is global.
+then the component in creation order (network, encryption, IAM, cluster, access, node add-ons
+and the CNI, node groups, what needs nodes, the autoscaler), then the hub helpers. pulumi_aws v7:
+every regional resource names its `region`, so one default provider serves every region; IAM is
+global.
 
 Pod networking: pods never draw addresses from the node subnets. The plan's pod range becomes a
 secondary VPC CIDR split into one pod subnet per zone (routed through the zone's NAT gateway),
@@ -28,9 +29,16 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from fleet.behaviour.aws import (
+    AUTOSCALER_CHART,
+    EKS_DISCOVERY_TAGS,
+    NODE_TEMPLATE_LABEL,
+    NODE_TEMPLATE_TAINT,
+    STARTUP_TAINT_ARG,
+)
 from fleet.clouds import kubeconfig, sizes
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
-from fleet.plan import ClusterPlan, NodePoolPlan, Taint
+from fleet.plan import DECOMMISSION_TAG, ClusterPlan, NodePoolPlan, Taint
 
 # --- tables ----------------------------------------------------------------------------------
 
@@ -92,6 +100,32 @@ CILIUM_CNI_CONFIGMAP = "cilium-cni-configuration"
 # Nodes join with this taint; the Cilium agent removes it once it manages the node, so no
 # workload pod is ever started without Cilium networking.
 CILIUM_AGENT_NOT_READY = Taint("node.cilium.io/agent-not-ready", "true", "NoExecute")
+
+# Cluster Autoscaler (chart `cluster-autoscaler` of kubernetes/autoscaler). The autoscaler supports
+# the Kubernetes minor it is built for only (cluster-autoscaler/README.md, "Releases"), so the chart
+# is pinned and the image follows the cluster: the latest patch of each minor (tags
+# cluster-autoscaler-1.N.x, 2026-07-22). Chart 9.59.0 (2026-07-13, appVersion 1.35.0).
+AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+AUTOSCALER_CHART_VERSION = "9.59.0"
+AUTOSCALER_IMAGE_TAGS = {
+    "1.29": "v1.29.5", "1.30": "v1.30.7", "1.31": "v1.31.5", "1.32": "v1.32.7",
+    "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2", "1.36": "v1.36.1",
+}
+AUTOSCALER_NAME = "cluster-autoscaler"  # release, service account and object names
+AUTOSCALER_NAMESPACE = "kube-system"
+# On the Auto Scaling group of every pool with room to grow (value: the cluster): what the
+# autoscaler discovers, and what its IAM policy allows it to scale. EKS tags every group's ASG
+# for discovery itself, so a pool with min == max is left out by this tag alone.
+AUTOSCALED_TAG = "fleet.example.com/autoscaled"
+# What the Cluster Autoscaler reads (cloudprovider/aws/README.md, "Full Cluster Autoscaler Features Policy").
+AUTOSCALER_READ_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+)
+AUTOSCALER_SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+POOL_LABEL = "fleet.example.com/pool"  # fleet.plan labels every pool's nodes with its name
 
 POD_SUBNET_TAG = "fleet.example.com/pod-subnet"  # value: cluster name; selects the pod subnets
 POD_SUBNET_PREFIX_STEP = 2  # pod range split in four: one subnet per zone (up to 3) + spare
@@ -165,6 +199,89 @@ def node_taints(pool: NodePoolPlan, cni: str) -> list[dict[str, str]]:
     """The pool's taints in the EKS API form, plus Cilium's not-ready taint when Cilium is the CNI."""
     taints = list(pool.taints) + ([CILIUM_AGENT_NOT_READY] if cni == "cilium" else [])
     return [{"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]} for t in taints]
+
+
+def pool_tags(plan: ClusterPlan, pool: NodePoolPlan) -> dict[str, str]:
+    """Tags of a pool's node group and launch template: the plan's, without the decommission tag
+    (nothing of a pool is protected, and a diff of lifting protection should not list every pool)."""
+    tags = {k: v for k, v in plan.tags.items() if k != DECOMMISSION_TAG}
+    return aws_tags(tags, {"Name": f"{plan.name}-{pool.name}", "fleet-node-pool": pool.name})
+
+
+def node_tags(plan: ClusterPlan, pool: NodePoolPlan) -> dict[str, str]:
+    """Tags the launch template puts on instances, volumes and ENIs. Its tagSpecifications are
+    version content: any change there is a new template version, and the node group following the
+    latest version replaces every node. So only tags that never change (plan.stable_tags)."""
+    return aws_tags(plan.stable_tags, {"Name": f"{plan.name}-{pool.name}", "fleet-node-pool": pool.name})
+
+
+def autoscaled(pool: NodePoolPlan) -> bool:
+    """A pool the autoscaler manages: one with room to grow."""
+    return pool.max_nodes > pool.min_nodes
+
+
+def autoscaler_asg_tags(plan: ClusterPlan, pool: NodePoolPlan) -> dict[str, str]:
+    """Tags for the pool's Auto Scaling group: discovery (pools with room to grow only) and the
+    node template the autoscaler scales from zero with: labels (with EKS's capacity type) and
+    taints as `<value>:<Effect>`. Cilium's agent-not-ready taint is a startup taint, not listed."""
+    if not autoscaled(pool):
+        return {}
+    labels = {**pool.labels, "eks.amazonaws.com/capacityType": CAPACITY_TYPES[pool.spot]}
+    tags = {AUTOSCALED_TAG: plan.name}
+    tags |= {f"{NODE_TEMPLATE_LABEL}{key}": value for key, value in sorted(labels.items())}
+    tags |= {f"{NODE_TEMPLATE_TAINT}{t.key}": f"{t.value}:{t.effect}" for t in pool.taints}
+    return tags
+
+
+def asg_tag_slug(key: str) -> str:
+    """A readable, stable resource-name part for an ASG tag key."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", key.removeprefix("k8s.io/cluster-autoscaler/")).strip("-")
+
+
+def autoscaler_image_tag(minor: str) -> str:
+    """The autoscaler built for the cluster's minor; a minor newer than the table takes the newest."""
+    if minor in AUTOSCALER_IMAGE_TAGS:
+        return AUTOSCALER_IMAGE_TAGS[minor]
+    known = sorted(AUTOSCALER_IMAGE_TAGS, key=lambda m: tuple(int(p) for p in m.split(".")))
+    return AUTOSCALER_IMAGE_TAGS[known[-1]]
+
+
+def autoscaler_values(plan: ClusterPlan) -> dict[str, Any]:
+    """Helm values: AWS auto-discovery of this cluster's growable pools only, the image for the
+    cluster's minor, on the system pool (tolerating CriticalAddonsOnly), and Cilium's not-ready
+    taint treated as a startup taint (it is on every node until the agent runs)."""
+    system = next((p for p in plan.node_pools if p.system), plan.node_pools[0])
+    discovery = [t.format(cluster=plan.name) for t in EKS_DISCOVERY_TAGS] + [f"{AUTOSCALED_TAG}={plan.name}"]
+    extra_args: dict[str, Any] = {"expander": "least-waste"}
+    if plan.cni == "cilium":
+        extra_args[STARTUP_TAINT_ARG] = CILIUM_AGENT_NOT_READY.key
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": plan.location,
+        "autoDiscovery": {"clusterName": plan.name, "tags": discovery},
+        "fullnameOverride": AUTOSCALER_NAME,
+        "rbac": {"serviceAccount": {"create": True, "name": AUTOSCALER_NAME}},
+        "image": {"tag": autoscaler_image_tag(plan.kubernetes_version)},
+        "extraArgs": extra_args,
+        "nodeSelector": {POOL_LABEL: system.name},
+        "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+                        for t in system.taints],
+        "priorityClassName": "system-cluster-critical",
+    }
+
+
+def autoscaler_policy(partition: str, account: str, region: str, cluster: str) -> str:
+    """Read what it needs everywhere; scale only Auto Scaling groups tagged as this cluster's
+    growable pools (EKS's own `k8s.io/cluster-autoscaler/<cluster>` tag present, and fleet's
+    AUTOSCALED_TAG = the cluster); describe only this cluster's node groups."""
+    return policy_document([
+        {"Sid": "Discover", "Effect": "Allow", "Action": list(AUTOSCALER_READ_ACTIONS), "Resource": "*"},
+        {"Sid": "DescribeOwnNodegroups", "Effect": "Allow", "Action": ["eks:DescribeNodegroup"],
+         "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*"},
+        {"Sid": "ScaleOwnGroups", "Effect": "Allow", "Action": list(AUTOSCALER_SCALE_ACTIONS), "Resource": "*",
+         "Condition": {"StringEquals": {f"aws:ResourceTag/{AUTOSCALED_TAG}": cluster},
+                       "Null": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "false"}}},
+    ])
 
 
 def scaling(pool: NodePoolPlan) -> dict[str, int]:
@@ -462,48 +579,24 @@ class EksCluster(pulumi.ComponentResource):
         self.k8s_provider = kubeconfig.cluster_provider(name, self.kubeconfig, parent=self,
                                                         depends_on=[self.deployer_access])
 
-        # Add-ons before nodes, then the nodes, then what needs them ------------------------------
+        # Node agents and the CNI, then the nodes, then what needs Ready nodes ---------------------
+        # (terraform-aws-eks#3446: a node group created before its CNI never gets Ready nodes.)
         addons = addons_for(plan.cni)
         early = {a: self._addon(a, depends_on=[]) for a, when in addons if when == "before-nodes"}
-        node_prerequisites: list[pulumi.Resource] = [*node_role_grants, *early.values()]
-        if plan.cni != "cilium":
-            cluster_security_group = cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
-            node_prerequisites += [
-                k8s.apiextensions.CustomResource(
-                    f"{name}-eniconfig-{zone}", api_version="crd.k8s.amazonaws.com/v1alpha1",
-                    kind="ENIConfig",
-                    metadata={"name": zone, "labels": {"app.kubernetes.io/managed-by": "fleet"}},
-                    spec={"subnet": subnet.id, "securityGroups": [cluster_security_group]},
-                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider,
-                                                depends_on=[early["vpc-cni"]]))
-                for zone, subnet in zip(network.zones, pods, strict=True)
-            ]
+        self.cilium = None
+        if plan.cni == "cilium":
+            self.cilium = self._cilium()
+            cni: list[pulumi.Resource] = [self.cilium]
+        else:
+            cni = [early["vpc-cni"], *self._eni_configs(pods, early["vpc-cni"])]
+        node_prerequisites: list[pulumi.Resource] = [*node_role_grants, *early.values(), *cni]
+        self.asg_tags: list[aws.autoscaling.Tag] = []
         self.node_groups = [self._node_group(pool, node_role, private, node_prerequisites)
                             for pool in plan.node_pools]
-
-        self.cilium = None
-        networked: list[pulumi.Resource] = list(self.node_groups)
-        if plan.cni == "cilium":
-            cni_config = k8s.core.v1.ConfigMap(
-                f"{name}-cilium-cni-config",
-                metadata={"name": CILIUM_CNI_CONFIGMAP, "namespace": "kube-system",
-                          "labels": {"app.kubernetes.io/managed-by": "fleet"}},
-                data={"cni-config": json.dumps(cilium_cni_config(name), indent=2)},
-                opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
-            self.cilium = k8s.helm.v3.Release(
-                f"{name}-cilium",
-                name="cilium",
-                chart=CILIUM_CHART,
-                version=CILIUM_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY),
-                namespace="kube-system",
-                values=cluster.endpoint.apply(lambda e: cilium_values(plan, e.removeprefix("https://"))),
-                max_history=5,
-                timeout=900,
-                opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider,
-                                            depends_on=[cni_config, *self.node_groups]))
-            networked.append(self.cilium)
+        networked: list[pulumi.Resource] = [*cni, *self.node_groups]
         late = [self._addon(a, depends_on=networked) for a, when in addons if when == "after-nodes"]
+        self.autoscaler = self._cluster_autoscaler(partition, caller.account_id, [*networked, *late])
+        ready_parts = [*networked, *late, *([self.autoscaler] if self.autoscaler else [])]
 
         # Handle ----------------------------------------------------------------------------------
         egress_cidrs = pulumi.Output.all(*[e.public_ip for e in self.egress_ips]).apply(
@@ -521,7 +614,7 @@ class EksCluster(pulumi.ComponentResource):
             account=caller.account_id,
             egress_cidrs=egress_cidrs,
             k8s_provider=self.k8s_provider,
-            ready=[self.deployer_access, *networked, *late],
+            ready=[self.deployer_access, *ready_parts],
             annotations={
                 "aws_account_id": caller.account_id,
                 "aws_region": region,
@@ -560,6 +653,77 @@ class EksCluster(pulumi.ComponentResource):
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
             opts=pulumi.ResourceOptions(parent=self))
 
+    def _cilium(self) -> k8s.helm.v3.Release:
+        """Cilium, installed before any node exists (Cilium's EKS guide: cluster, then Cilium, then
+        tainted node groups). Its pods cannot be Ready without nodes, so the release does not wait
+        for them (skip_await; no `atomic`, which would turn the wait back on)."""
+        plan = self.plan
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider)
+        cni_config = k8s.core.v1.ConfigMap(
+            f"{plan.name}-cilium-cni-config",
+            metadata={"name": CILIUM_CNI_CONFIGMAP, "namespace": "kube-system",
+                      "labels": {"app.kubernetes.io/managed-by": "fleet"}},
+            data={"cni-config": json.dumps(cilium_cni_config(plan.name), indent=2)},
+            opts=in_cluster)
+        return k8s.helm.v3.Release(
+            f"{plan.name}-cilium",
+            name="cilium",
+            chart=CILIUM_CHART,
+            version=CILIUM_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY),
+            namespace="kube-system",
+            values=self.cluster.endpoint.apply(lambda e: cilium_values(plan, e.removeprefix("https://"))),
+            max_history=5,
+            skip_await=True,
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[cni_config])))
+
+    def _eni_configs(self, pods: Sequence[aws.ec2.Subnet], vpc_cni: aws.eks.Addon) -> list[pulumi.Resource]:
+        """The VPC CNI's custom networking: one ENIConfig per zone, naming the zone's pod subnet."""
+        plan = self.plan
+        cluster_security_group = self.cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+        return [
+            k8s.apiextensions.CustomResource(
+                f"{plan.name}-eniconfig-{zone}", api_version="crd.k8s.amazonaws.com/v1alpha1", kind="ENIConfig",
+                metadata={"name": zone, "labels": {"app.kubernetes.io/managed-by": "fleet"}},
+                spec={"subnet": subnet.id, "securityGroups": [cluster_security_group]},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider, depends_on=[vpc_cni]))
+            for zone, subnet in zip(plan.network.zones, pods, strict=True)
+        ]
+
+    def _cluster_autoscaler(self, partition: pulumi.Output[str], account: pulumi.Output[str],
+                            after: Sequence[pulumi.Resource]) -> k8s.helm.v3.Release | None:
+        """The Cluster Autoscaler with an EKS Pod Identity role that may scale only this cluster's
+        growable pools; after the nodes and DNS, since its pods must run (and resolve AWS APIs)."""
+        plan = self.plan
+        if not any(autoscaled(p) for p in plan.node_pools):
+            return None
+        name, child = plan.name, pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-cluster-autoscaler", name=bounded_name(name, "cluster-autoscaler", IAM_NAME_LIMIT),
+            description=f"Cluster Autoscaler of {name}",
+            assume_role_policy=service_trust_policy("pods.eks.amazonaws.com", tag_session=True),
+            tags=aws_tags(plan.tags), opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-cluster-autoscaler", role=role.id, name="cluster-autoscaler",
+            policy=pulumi.Output.all(partition, account).apply(
+                lambda v: autoscaler_policy(v[0], v[1], plan.location, name)),
+            opts=child)
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-cluster-autoscaler", cluster_name=self.cluster.name, namespace=AUTOSCALER_NAMESPACE,
+            service_account=AUTOSCALER_NAME, role_arn=role.arn, region=plan.location, tags=aws_tags(plan.tags),
+            opts=child)
+        return k8s.helm.v3.Release(
+            f"{name}-cluster-autoscaler",
+            name=AUTOSCALER_NAME,
+            chart=AUTOSCALER_CHART,
+            version=AUTOSCALER_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPOSITORY),
+            namespace=AUTOSCALER_NAMESPACE,
+            values=autoscaler_values(plan),
+            max_history=5,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider,
+                                        depends_on=[*after, *self.asg_tags, policy, association]))
+
     def _addon(self, addon: str, depends_on: Sequence[pulumi.Resource]) -> aws.eks.Addon:
         plan = self.plan
         version = aws.eks.get_addon_version_output(  # the default build for this Kubernetes version
@@ -578,7 +742,7 @@ class EksCluster(pulumi.ComponentResource):
                     prerequisites: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         plan = self.plan
         name, region = plan.name, plan.location
-        pool_tags = aws_tags(plan.tags, {"Name": f"{name}-{pool.name}", "fleet-node-pool": pool.name})
+        tags = pool_tags(plan, pool)
         template = aws.ec2.LaunchTemplate(
             f"{name}-{pool.name}", description=f"EKS node pool {pool.name} of {name}",
             update_default_version=True,
@@ -590,11 +754,12 @@ class EksCluster(pulumi.ComponentResource):
                     volume_size=sizes.OS_DISK_GB[pool.size], volume_type="gp3", encrypted="true",
                     delete_on_termination="true"),
             )],
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=pool_tags)
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind,
+                                                                           tags=node_tags(plan, pool))
                                 for kind in ("instance", "volume", "network-interface")],
-            region=region, tags=pool_tags, opts=pulumi.ResourceOptions(parent=self))
+            region=region, tags=tags, opts=pulumi.ResourceOptions(parent=self))
         bounds = scaling(pool)
-        return aws.eks.NodeGroup(
+        group = aws.eks.NodeGroup(
             f"{name}-{pool.name}",
             cluster_name=self.cluster.name,
             node_group_name_prefix=f"{pool.name}-",
@@ -612,10 +777,19 @@ class EksCluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=NODE_MAX_UNAVAILABLE_PERCENT),
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             region=region,
-            tags=pool_tags,
+            tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(prerequisites),
                                         ignore_changes=["scalingConfig.desiredSize"]),
         )
+        asg = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        self.asg_tags += [
+            aws.autoscaling.Tag(
+                f"{name}-{pool.name}-asg-{asg_tag_slug(key)}", autoscaling_group_name=asg, region=region,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[group]))
+            for key, value in autoscaler_asg_tags(plan, pool).items()
+        ]
+        return group
 
 
 Cluster = EksCluster

@@ -6,6 +6,7 @@ Ids, ARNs, endpoints and issuers follow AWS's real formats and derive from the r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -64,10 +65,31 @@ def _nat(name: str, inputs: Inputs) -> tuple[str, Inputs]:
                     "tagsAll": inputs.get("tags", {})}
 
 
+# Inputs of a launch template that are not version content: changing any other input makes EC2
+# create a new version (hashicorp/terraform-provider-aws internal/service/ec2/ec2_launch_template.go,
+# resourceLaunchTemplateUpdate: every key of its updateKeys, tag_specifications and description
+# included, calls CreateLaunchTemplateVersion; tags, name and the default-version switches do not).
+LAUNCH_TEMPLATE_UNVERSIONED = frozenset({
+    "name", "namePrefix", "tags", "tagsAll", "defaultVersion", "updateDefaultVersion", "region",
+})
+LAUNCH_TEMPLATE_VERSIONS = 1_000_000
+
+
+def launch_template_version(inputs: Inputs) -> int:
+    """EC2 numbers versions 1, 2, 3, ...; a stateless fake cannot count, so the number is derived
+    from the version content: it changes exactly when EC2 would make a new version, which is what
+    a node group following `latest_version` (and so `fleet diff`) must show."""
+    content = {k: v for k, v in inputs.items() if k not in LAUNCH_TEMPLATE_UNVERSIONED}
+    text = json.dumps(content, sort_keys=True, default=str)
+    return 1 + int(_hex("lt-version", text, length=12), 16) % LAUNCH_TEMPLATE_VERSIONS
+
+
 def _launch_template(name: str, inputs: Inputs) -> tuple[str, Inputs]:
     template_id = f"lt-{_hex('lt', name)}"
+    version = launch_template_version(inputs)
     return template_id, {"name": inputs.get("name") or f"{name}-{_hex('ltname', name, length=7)}",
-                         "latestVersion": 1, "defaultVersion": 1,
+                         "latestVersion": version,
+                         "defaultVersion": version if inputs.get("updateDefaultVersion") else 1,
                          "arn": f"arn:aws:ec2:{_region(inputs)}:{ACCOUNT}:launch-template/{template_id}"}
 
 
@@ -172,6 +194,11 @@ def _access_policy(name: str, inputs: Inputs) -> tuple[str, Inputs]:
         "associatedAt": "2026-11-22T00:00:00Z"}
 
 
+def _asg_tag(name: str, inputs: Inputs) -> tuple[str, Inputs]:
+    tag = inputs.get("tag") or {}
+    return f"{inputs.get('autoscalingGroupName', name)},{tag.get('key', name)}", {}
+
+
 def _pod_identity(name: str, inputs: Inputs) -> tuple[str, Inputs]:
     cluster = inputs.get("clusterName") or "cluster"
     association = f"a-{_hex('pia', name)}"
@@ -207,6 +234,7 @@ RESOURCES: dict[str, Callable[[str, Inputs], tuple[str, Inputs]]] = {
     "aws:eks/accessEntry:AccessEntry": _access_entry,
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _access_policy,
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": _pod_identity,
+    "aws:autoscaling/tag:Tag": _asg_tag,
 }
 
 
