@@ -23,7 +23,7 @@ from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
 from fleet.spec.load import Declaration, Located
 from fleet.spec.models import ClusterSet, ClusterTemplate, NodePool
-from fleet.spec.regions import Location, locations_of, resolve_location
+from fleet.spec.regions import CITIES, Location, clouds_of, equivalent, locations_of, resolve_location
 
 SUPERNET = ipaddress.ip_network("10.0.0.0/8")
 CLUSTER_PREFIX = 19  # one /19 per cluster: nodes /21, services /21, pods /20
@@ -38,6 +38,11 @@ NAME_LIMITS = {"aws": 100, "azure": 63, "gcp": 40}
 MAX_NODES = {"gcp": 64}
 
 DECOMMISSION_TAG = "fleet-decommission"
+
+# Labels fleet sets on every cluster (CONTRACTS section 2) and tags it adds: a region or hub label
+# may not redefine them (it would be silently overridden, or break the GitOps selectors).
+CONTRACT_LABELS = ("purpose", "env", "region", "cloud", "cluster-set", "template", "engine", "service-type",
+                   "fleet-cluster", "managed-by", DECOMMISSION_TAG)
 # Tags whose value never changes in a cluster's life (its name is made of them). Only these, the
 # pool's name and the cluster's name may reach what rolls nodes when it changes (an EKS launch
 # template's tagSpecifications: a changed template is a new version and every node is replaced);
@@ -225,13 +230,27 @@ def expand(declaration: Declaration, settings: StackSettings, stack: str,
     if not declaration.cluster_sets:
         context.problems.append(Problem("", "", "", "no ClusterSet document found in the declaration"))
     clusters: list[ClusterPlan] = []
-    for located in declaration.cluster_sets:
+    for located in _unique_sets(declaration.cluster_sets, context):
         clusters += _expand_set(located, context)
     _check_unique_names(clusters, declaration, context)
     problems = context.all_problems()
     if problems:
         return FleetPlan(()), sorted(set(problems))
     return FleetPlan(tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))), []
+
+
+def _unique_sets(cluster_sets: Sequence[Located], context: _Context) -> list[Located]:
+    """ClusterSets by name, the first of each: names of clusters, paths and labels derive from it."""
+    first: dict[str, Located] = {}
+    for located in cluster_sets:
+        name = located.model.metadata.name
+        if name in first:
+            context.problem(located, "metadata.name",
+                            f"duplicate ClusterSet '{name}' (also {first[name].ident} in {first[name].source}); "
+                            "ClusterSet names must be unique, rename one")
+            continue
+        first[name] = located
+    return list(first.values())
 
 
 def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
@@ -242,6 +261,8 @@ def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
         context.problem(located, "spec.repository",
                         "no fleet repository: set spec.repository.url here or fleet:repository in the stack")
     _check_blocks(members, located, context)
+    _check_runner_ranges(members, located, context)
+    _check_contract_labels(located, context)
     hub = next((m for m in members if m.role == "hub"), None)
     environment = (cluster_set.spec.environment or context.settings.environment
                    or environment_for_stack(context.stack))
@@ -329,7 +350,9 @@ def _location(provider: str, region_name: str, location: str | None, located: Lo
                         "expected 'aws', 'azure' or 'gcp'")
         return None
     found = resolve_location(provider, region_name, location)
-    if found is None:
+    if found is None and clouds_of(location or region_name):
+        context.problem(located, path, _other_cloud(location or region_name, provider))
+    elif found is None:
         wanted = location or region_name
         known = locations_of(provider)
         context.problem(
@@ -338,6 +361,20 @@ def _location(provider: str, region_name: str, location: str | None, located: Lo
             f"{', '.join(known)} (or use an alias such as us-east, eu-west)",
         )
     return found
+
+
+def _other_cloud(name: str, provider: str) -> str:
+    """'germanywestcentral' on gcp: say whose name it is and gcp's counterpart."""
+    owner = clouds_of(name)[0]
+    counterpart = equivalent(name, owner, provider)
+    advice = (f"{provider}'s equivalent is {counterpart.name} ({CITIES[counterpart.name]}): set location to it"
+              if counterpart else f"choose one of {', '.join(locations_of(provider))}")
+    return (f"'{name}' is {_a(owner)} location ({CITIES[name]}), not {_a(provider)} one; {advice}, or set "
+            f"provider: {owner}")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _check_count(count: int, offset: int, located: Located, where: str, context: _Context) -> bool:
@@ -385,6 +422,40 @@ def _check_blocks(members: Sequence[_Member], located: Located, context: _Contex
                 f"cluster '{previous.name}' ({previous.where}); give one entry a network.slotOffset past the "
                 "other's clusters, or an explicit network.cidr",
             )
+
+
+def _check_runner_ranges(members: Sequence[_Member], located: Located, context: _Context) -> None:
+    """A cluster network overlapping the CI runners' range: the runners' traffic to the API endpoint
+    would be routed into the cluster's own network (and an authorized network equal to the nodes'
+    range authorises every pod)."""
+    reported: set[tuple[str, str]] = set()
+    for member in members:
+        for runner in context.settings.ci_runner_cidrs:
+            if member.block.overlaps(ipaddress.ip_network(runner)) and (member.where, runner) not in reported:
+                reported.add((member.where, runner))
+                context.problem(located, f"{member.where}.network",
+                                f"address block {member.block} of cluster '{member.name}' overlaps the CI runner "
+                                f"range {runner} (fleet:ciRunnerCidrs); give the entry a network.cidr (or "
+                                "network.slotOffset) outside the runners' range")
+
+
+def _check_contract_labels(located: Located, context: _Context) -> None:
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    owners = [(f"spec.regions[{i}]", e.labels) for i, e in enumerate(cluster_set.spec.regions)]
+    if cluster_set.spec.hub is not None:
+        owners.append(("spec.hub", cluster_set.spec.hub.labels))
+    for where, labels in owners:
+        for key in sorted(set(labels) & set(CONTRACT_LABELS)):
+            context.problem(located, f"{where}.labels.{key}",
+                            f"'{key}' is a label fleet sets on every cluster (CONTRACTS section 2) and cannot be "
+                            "redefined here; use another key" + _contract_hint(key))
+
+
+def _contract_hint(key: str) -> str:
+    return {"env": " (the environment comes from spec.environment or fleet:environment)",
+            "cloud": " (the cloud comes from the entry's provider)",
+            "region": " (the region label is the entry's name)"}.get(key, "")
 
 
 def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub: _Member | None,

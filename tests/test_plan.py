@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from fleet.settings import parse_settings
 from tests.helpers import cluster_set, messages, plan_documents, template
 
 
@@ -109,9 +110,35 @@ def test_unknown_provider_is_named():
 def test_location_not_a_region_of_that_provider():
     _, problems = plan_documents(template(), cluster_set(regions=[
         {"name": "us-east", "template": "base", "provider": "gcp", "location": "us-east-1"}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].location: 'us-east-1' is an aws location "
+        "(N. Virginia), not a gcp one; gcp's equivalent is us-east4 (N. Virginia): set location to it, or set "
+        "provider: aws"]
+
+
+def test_region_names_of_another_cloud_get_that_clouds_counterpart():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "de", "template": "base", "provider": "gcp", "location": "germanywestcentral"},
+        {"name": "fr", "template": "base", "provider": "aws", "location": "europe-west9"},
+        {"name": "pl", "template": "base", "provider": "aws", "location": "polandcentral"}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].location: 'germanywestcentral' is an azure location "
+        "(Frankfurt), not a gcp one; gcp's equivalent is europe-west3 (Frankfurt): set location to it, or set "
+        "provider: azure",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[1].location: 'europe-west9' is a gcp location (Paris), "
+        "not an aws one; aws's equivalent is eu-west-3 (Paris): set location to it, or set provider: gcp",
+        # no AWS region in Warsaw: the first in the same jurisdiction (EU)
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[2].location: 'polandcentral' is an azure location "
+        "(Warsaw), not an aws one; aws's equivalent is eu-west-1 (Dublin): set location to it, or set "
+        "provider: azure",
+    ]
+
+
+def test_a_name_of_no_cloud_still_gets_the_closest_of_its_own():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "x", "template": "base", "provider": "gcp", "location": "europe-wset3"}]))
     (line,) = messages(problems)
-    assert line.startswith("fleets/test.yaml: ClusterSet/demo: spec.regions[0].location: 'us-east-1' is not a "
-                           "gcp region (did you mean 'us-east1'?); set location to one of")
+    assert "'europe-wset3' is not a gcp region (did you mean 'europe-west3'?)" in line
 
 
 def test_cluster_count_bounds():
@@ -135,12 +162,21 @@ def test_duplicate_region_names():
 
 
 def test_duplicate_cluster_names_across_documents():
-    first = cluster_set(hub=None)
-    second = cluster_set(hub=None)
-    second["metadata"]["name"] = "demo"
+    first = cluster_set(hub=None, regions=[{"name": "b-c", "template": "base", "location": "us-east-1"}])
+    first["metadata"]["name"] = "a"
+    second = cluster_set(hub=None, regions=[{"name": "c", "template": "base", "location": "us-east-1",
+                                             "network": {"slotOffset": 1}}])
+    second["metadata"]["name"] = "a-b"
     _, problems = plan_documents(template(), first, second)
-    assert "cluster name 'demo-us-east-01' is produced twice (ClusterSet/demo and ClusterSet/demo)" in \
+    assert "cluster name 'a-b-c-01' is produced twice (ClusterSet/a and ClusterSet/a-b)" in \
         "\n".join(messages(problems))
+
+
+def test_cluster_set_names_are_unique_even_without_a_hub():
+    _, problems = plan_documents(template(), cluster_set(hub=None), cluster_set(hub=None))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: metadata.name: duplicate ClusterSet 'demo' (also ClusterSet/demo in "
+        "fleets/test.yaml); ClusterSet names must be unique, rename one"]
 
 
 def test_unsupported_and_malformed_versions():
@@ -234,3 +270,65 @@ def test_decommission_lifts_protection_of_the_named_clusters_only():
         {"name": "us-east", "clusters": 2, "template": "base", "decommission": [4]}]))
     assert messages(problems) == ["fleets/test.yaml: ClusterSet/demo: spec.regions[0].decommission: cluster "
                                   "number(s) [4] do not exist (this entry has clusters 1..2)"]
+
+
+def test_region_and_hub_labels_cannot_redefine_contract_labels():
+    _, problems = plan_documents(template(), cluster_set(
+        hub={"template": "base", "provider": "aws", "location": "us-east", "labels": {"purpose": "x"}},
+        regions=[{"name": "us-east", "template": "base", "labels": {"env": "dev", "team": "a", "cloud": "gcp"}}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.hub.labels.purpose: 'purpose' is a label fleet sets on every "
+        "cluster (CONTRACTS section 2) and cannot be redefined here; use another key",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].labels.cloud: 'cloud' is a label fleet sets on every "
+        "cluster (CONTRACTS section 2) and cannot be redefined here; use another key (the cloud comes from the "
+        "entry's provider)",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].labels.env: 'env' is a label fleet sets on every "
+        "cluster (CONTRACTS section 2) and cannot be redefined here; use another key (the environment comes from "
+        "spec.environment or fleet:environment)",
+    ]
+
+
+def test_cluster_networks_may_not_overlap_the_ci_runner_ranges():
+    settings = {"gcpProject": "p", "ciRunnerCidrs": ["10.0.0.0/16", "203.0.113.0/24"]}
+    _, problems = plan_documents(template(), cluster_set(hub=None, regions=[
+        {"name": "us-east", "clusters": 2, "template": "base"},
+        {"name": "eu-west", "template": "base", "network": {"cidr": "10.0.64.0/19"}}]), settings=settings)
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].network: address block 10.0.0.0/19 of cluster "
+        "'demo-us-east-01' overlaps the CI runner range 10.0.0.0/16 (fleet:ciRunnerCidrs); give the entry a "
+        "network.cidr (or network.slotOffset) outside the runners' range",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[1].network: address block 10.0.64.0/19 of cluster "
+        "'demo-eu-west-01' overlaps the CI runner range 10.0.0.0/16 (fleet:ciRunnerCidrs); give the entry a "
+        "network.cidr (or network.slotOffset) outside the runners' range",
+    ]
+    plan, problems = plan_documents(template(), cluster_set(hub=None), settings={**settings, "ciRunnerCidrs":
+                                                                                 ["203.0.113.0/24"]})
+    assert problems == [] and len(plan.clusters) == 2
+
+
+def test_addresses_that_make_no_sense_are_refused():
+    _, problems = plan_documents(template(), cluster_set(regions=[
+        {"name": "us-east", "template": "base", "network": {"cidr": "0.0.0.0/0"}},
+        {"name": "eu-west", "template": "base", "network": {"cidr": "8.8.0.0/16"}}]))
+    assert messages(problems) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].network.cidr: 0.0.0.0/0 is the default route (every "
+        "address), not an address block; use a private range such as 10.20.0.0/16",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[1].network.cidr: 8.8.0.0/16 is not a private range; use "
+        "one inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10",
+    ]
+    _, problems = parse_settings({"ciRunnerCidrs": ["0.0.0.0/0"]}, "Pulumi.test.yaml")
+    assert messages(problems) == [
+        "Pulumi.test.yaml: config.fleet:ciRunnerCidrs[0]: 0.0.0.0/0 is the default route: it would open every "
+        "cluster's API endpoint to the whole internet; list the runners' egress ranges"]
+
+
+def test_counts_are_numbers_not_booleans_or_text():
+    _, problems = plan_documents(template(nodePools=[{"name": "a", "min": True, "max": "3"}]), cluster_set(
+        regions=[{"name": "us-east", "template": "base", "clusters": True, "network": {"slotOffset": 1.0}}]))
+    assert sorted(messages(problems)) == [
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].clusters: Input should be a valid integer, got true",
+        "fleets/test.yaml: ClusterSet/demo: spec.regions[0].network.slotOffset: Input should be a valid integer, "
+        "got 1.0",
+        "fleets/test.yaml: ClusterTemplate/base: spec.nodePools[0].max: Input should be a valid integer, got '3'",
+        "fleets/test.yaml: ClusterTemplate/base: spec.nodePools[0].min: Input should be a valid integer, got true",
+    ]

@@ -135,6 +135,55 @@ ALIASES: dict[str, dict[str, str]] = {
 }
 
 
+# Where each location is, as the clouds name it (AWS:
+# https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html, Azure:
+# https://learn.microsoft.com/azure/reliability/regions-list, Google Cloud:
+# https://cloud.google.com/compute/docs/regions-zones). Used to suggest one cloud's equivalent of
+# another cloud's region name.
+CITIES: dict[str, str] = {
+    "us-east-1": "N. Virginia", "us-east-2": "Ohio", "us-west-1": "N. California", "us-west-2": "Oregon",
+    "ca-central-1": "Montreal", "sa-east-1": "Sao Paulo", "eu-west-1": "Dublin", "eu-west-2": "London",
+    "eu-west-3": "Paris", "eu-central-1": "Frankfurt", "eu-central-2": "Zurich", "eu-north-1": "Stockholm",
+    "eu-south-1": "Milan", "eu-south-2": "Aragon", "ap-northeast-1": "Tokyo", "ap-northeast-2": "Seoul",
+    "ap-northeast-3": "Osaka", "ap-southeast-1": "Singapore", "ap-southeast-2": "Sydney",
+    "ap-south-1": "Mumbai", "ap-east-1": "Hong Kong", "me-central-1": "UAE", "af-south-1": "Cape Town",
+    "il-central-1": "Tel Aviv",
+    "eastus": "Virginia", "eastus2": "Virginia", "centralus": "Iowa", "southcentralus": "Texas",
+    "westus2": "Washington", "westus3": "Arizona", "canadacentral": "Toronto", "brazilsouth": "Sao Paulo",
+    "westeurope": "Netherlands", "northeurope": "Dublin", "germanywestcentral": "Frankfurt",
+    "francecentral": "Paris", "swedencentral": "Gavle", "italynorth": "Milan", "polandcentral": "Warsaw",
+    "spaincentral": "Madrid", "norwayeast": "Oslo", "uksouth": "London", "switzerlandnorth": "Zurich",
+    "japaneast": "Tokyo", "koreacentral": "Seoul", "southeastasia": "Singapore", "eastasia": "Hong Kong",
+    "australiaeast": "Sydney", "centralindia": "Pune", "uaenorth": "Dubai", "southafricanorth": "Johannesburg",
+    "us-east1": "South Carolina", "us-east4": "N. Virginia", "us-central1": "Iowa", "us-west1": "Oregon",
+    "us-west2": "Los Angeles", "northamerica-northeast1": "Montreal", "southamerica-east1": "Sao Paulo",
+    "europe-west1": "Belgium", "europe-west2": "London", "europe-west3": "Frankfurt",
+    "europe-west4": "Netherlands", "europe-west6": "Zurich", "europe-west8": "Milan", "europe-west9": "Paris",
+    "europe-north1": "Finland", "europe-central2": "Warsaw", "europe-southwest1": "Madrid",
+    "asia-northeast1": "Tokyo", "asia-northeast3": "Seoul", "asia-southeast1": "Singapore",
+    "asia-east1": "Taiwan", "asia-south1": "Mumbai", "australia-southeast1": "Sydney", "me-central1": "Doha",
+}
+
+
+def clouds_of(name: str) -> list[str]:
+    """The clouds (other than none) that have a location called `name`."""
+    return [provider for provider in PROVIDERS if (provider, name) in LOCATIONS]
+
+
+def equivalent(name: str, source: str, target: str) -> Location | None:
+    """`target` cloud's counterpart of `source` cloud's location `name`: the same city, else the
+    same alias, else the first location in the same jurisdiction."""
+    origin = LOCATIONS.get((source, name))
+    if origin is None:
+        return None
+    candidates = [loc for loc in _LOCATIONS if loc.provider == target]
+    same_city = [loc for loc in candidates if CITIES[loc.name] == CITIES[name]]
+    same_alias = [LOCATIONS[(target, per_cloud[target])] for per_cloud in ALIASES.values()
+                  if per_cloud.get(source) == name and target in per_cloud]
+    same_area = [loc for loc in candidates if loc.jurisdiction == origin.jurisdiction]
+    return (same_city or same_alias or same_area or [None])[0]
+
+
 def resolve_location(provider: str, region_name: str, location: str | None) -> Location | None:
     """The cloud location a region entry means: explicit `location`, else alias, else the name."""
     wanted = location or ALIASES.get(region_name, {}).get(provider) or region_name
@@ -152,6 +201,7 @@ def _check_table() -> None:
     for alias, per_cloud in ALIASES.items():
         for provider, name in per_cloud.items():
             assert (provider, name) in LOCATIONS, f"alias {alias} -> unknown {provider}/{name}"
+    assert set(CITIES) == {loc.name for loc in _LOCATIONS}, "every location has a city"
 
 
 _check_table()
