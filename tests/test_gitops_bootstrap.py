@@ -118,7 +118,7 @@ def test_argocd_values_are_ha_only_in_production() -> None:
     plan, _ = plan_documents(template(gitops={"engine": "argocd"}), cluster_set())
     hub = plan.hubs[0]
     values = argocd.chart_values(hub)
-    assert values["redis-ha"] == {"enabled": True}
+    assert values["redis-ha"]["enabled"] is True
     assert values["server"]["autoscaling"] == {"enabled": True, "minReplicas": 2}
     assert values["repoServer"]["autoscaling"] == {"enabled": True, "minReplicas": 2}
     assert values["applicationSet"]["replicas"] == 2
