@@ -100,6 +100,10 @@ def _deployer_from_config(cluster: ClusterPlan) -> str | None:
     read-only identity shows the deployer's access replaced on every cluster, and an `up` by
     another identity would replace it. Required in production; elsewhere the program falls back to
     the caller with a warning."""
+    if cluster.deployer and cluster.deployer in cluster.admins:
+        return (f"cluster '{cluster.name}': {cluster.deployer} is both fleet:deployer.{cluster.provider} and in "
+                f"fleet:admins.{cluster.provider}; {cluster.provider} allows one access grant per principal "
+                "(EKS access entry, AKS role assignment), so remove it from fleet:admins")
     if not cluster.is_production or cluster.provider not in DEPLOYER_CLOUDS or cluster.deployer:
         return None
     return (f"production cluster '{cluster.name}' on {cluster.provider} has no fleet:deployer.{cluster.provider}: "

@@ -6,10 +6,11 @@ from the YAML file), so both paths decide the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from fleet.credentials import FIX as CREDENTIAL_FIX
 from fleet.problems import Problem
@@ -40,18 +41,36 @@ class AdminSettings(_Model):
         description="IAM members (group:..., user:...): container.clusterViewer plus cluster-admin through RBAC.")
 
 
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
 class DeployerSettings(_Model):
     """The principal that runs `pulumi up`, per cloud: the program gives it cluster-admin on every
     cluster it creates there. Configured, not read from the caller, so that a preview by another
     (read-only) identity computes the same access and shows no change."""
 
     aws: str | None = Field(
-        None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$",
-        description="IAM role (or user) ARN of the deployer, not its STS session ARN: "
+        None, description="IAM role (or user) ARN of the deployer, not its STS session ARN: "
         "arn:aws:iam::<account>:role/<name> (EKS access entry).")
     azure: str | None = Field(
-        None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
-        description="Entra ID object id of the deployer (service principal or user): AKS RBAC Cluster Admin.")
+        None, description="Entra ID object id of the deployer (service principal or user): AKS RBAC Cluster Admin.")
+
+    @field_validator("aws")
+    @classmethod
+    def _iam_principal(cls, value: str | None) -> str | None:
+        if value is not None and not _IAM_PRINCIPAL.match(value):
+            raise ValueError(f"{value!r} is not an IAM role or user ARN; write arn:aws:iam::<account>:role/<name> "
+                             "(the role the deploy job assumes, not an arn:aws:sts::...:assumed-role session)")
+        return value
+
+    @field_validator("azure")
+    @classmethod
+    def _object_id(cls, value: str | None) -> str | None:
+        if value is not None and not _OBJECT_ID.match(value):
+            raise ValueError(f"{value!r} is not an Entra object id; write the deploy identity's object id "
+                             "(a GUID such as 5f3c2a8e-1b4d-4c6e-9a7f-0d2e4b6c8a10), not its client id or name")
+        return value
 
 
 class StackSettings(_Model):
