@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from fleet import behaviour
+from fleet.credentials import credential_in
 from fleet.plan import DECOMMISSION_TAG, ClusterPlan, FleetPlan
 from fleet.problems import Problem
 from fleet.recorded import (
@@ -394,14 +395,15 @@ def _version_window(resource: Resource, stack: Sequence[Resource]) -> list[str]:
 
 # --- credentials -------------------------------------------------------------------------------
 # A credential is a value under one of these keys (compared lower-case without '-' and '_'), any
-# key ending in 'password' or 'token', or a PEM private key anywhere. It may appear only as a
-# secret. JSON or YAML held in a string (Argo CD's cluster `config`, a kubeconfig) is searched too.
+# key ending in 'password' or 'token', or, in any string, a PEM private key, a URL with user:password@
+# or x-access-token:, or a token with a known prefix (ghp_, github_pat_, glpat-, AKIA; see
+# fleet/credentials.py for the sources). It may appear only as a secret. JSON or YAML held in a
+# string (Argo CD's cluster `config`, a kubeconfig) is searched too.
 CREDENTIAL_KEYS = frozenset({
     "password", "token", "bearertoken", "keydata", "clientkeydata", "clientkey", "clientsecret", "privatekey",
     "secretaccesskey", "sessiontoken", "kubeconfig", "kubeconfigs", "apikey", "identity",
 })
 CREDENTIAL_SUFFIXES = ("password", "token")
-PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 REFERENCE = re.compile(r"^\$\{[^}]+\}$")  # ${VAR}: substituted later, not a value
 
 
@@ -431,7 +433,7 @@ def plaintext_credentials(value: Any, path: str = "") -> Iterator[str]:
         for index, item in enumerate(value):
             yield from plaintext_credentials(item, f"{path}[{index}]")
     elif isinstance(value, str) and value not in (SECRET, UNKNOWN):
-        if PRIVATE_KEY.search(value):
+        if credential_in(value):
             yield path
         elif value[:1] in "{[" or "\nkind: Config" in value or value.startswith(("apiVersion:", "kind:")):
             nested = _parse_text(value)
