@@ -22,6 +22,7 @@ from fleet.cli import main
 from fleet.gitops import argocd, flux
 from fleet.gitops.identity import FLEET_LABELS
 from fleet.recorded import Resource, Stack
+from fleet.settings import parse_settings
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import fakes, synthesize
 from fleet.synth.diff import diff_synth
@@ -222,6 +223,26 @@ def test_production_requires_the_deployer() -> None:
         "gcpProject": "p", "deployer": {"aws": "arn:aws:iam::123456789012:role/deployer"}})
     assert configured.hubs[0].deployer == "arn:aws:iam::123456789012:role/deployer"
     assert rule.check(configured.hubs[0]) is None
+
+
+def test_the_deployer_is_not_also_an_admin() -> None:
+    role = "arn:aws:iam::123456789012:role/deployer"
+    plan, _ = plan_documents(template(), cluster_set(environment="staging"), settings={
+        "gcpProject": "p", "deployer": {"aws": role}, "admins": {"aws": [role]}})
+    rule = next(r for r in rules.PLAN_RULES if r.id == "deployer-from-config")
+    message = rule.check(plan.hubs[0]) or ""
+    assert f"{role} is both fleet:deployer.aws and in fleet:admins.aws" in message
+
+
+@pytest.mark.parametrize(("cloud", "value", "fix"), [
+    ("aws", "arn:aws:sts::123456789012:assumed-role/deployer/pulumi", "write arn:aws:iam::<account>:role/<name>"),
+    ("azure", "fleet-deployer", "write the deploy identity's object id"),
+])
+def test_a_malformed_deployer_is_one_line(cloud: str, value: str, fix: str) -> None:
+    _, problems = parse_settings({"deployer": {cloud: value}}, "Pulumi.prod.yaml")
+    assert len(problems) == 1
+    assert str(problems[0]).startswith(f"Pulumi.prod.yaml: config.fleet:deployer.{cloud}: '{value}' is not")
+    assert fix in problems[0].message
 
 
 def _as_caller(monkeypatch: pytest.MonkeyPatch, role: str, object_id: str) -> None:
