@@ -167,11 +167,14 @@ class Companion:
     link: tuple[str, str]  # (companion input path, cluster input path) holding the same value
     expect: tuple[Expect, ...]
     what: str  # how a person names it, for messages
+    scope_prefix: str = ""  # the companion's value is an ARM scope ending in f"{prefix}{cluster's value}"
 
     def present(self, cluster: Resource, stack: Sequence[Resource]) -> bool:
         wanted = lookup(cluster.inputs, self.link[1])
         for other in of_type(stack, self.type):
             value = lookup(other.inputs, self.link[0])
+            if self.scope_prefix and _text(value) and _text(wanted):
+                value = value if not value.lower().endswith(f"{self.scope_prefix}{wanted}".lower()) else wanted
             linked = (value == wanted and _text(value)) or (value == UNKNOWN and cluster.urn in other.dependencies)
             if linked and all(e.holds(other.inputs) is not False for e in self.expect):
                 return True
@@ -247,10 +250,15 @@ CLUSTER_SHAPES: dict[str, ClusterShape] = {
         encryption=(Expect("securityProfile.azureKeyVaultKms.enabled", equals=True),
                     Expect("securityProfile.azureKeyVaultKms.keyId"),),
         deletion_protection=(),  # AKS has no flag: a CanNotDelete lock on its resource group
+        # A denyAction assignment, not a CanNotDelete lock: a lock also locks the agent pools, so
+        # no pool could be replaced (fleet/clouds/azure.py, docs/clouds/azure.md).
         deletion_companion=Companion(
-            "azure-native:authorization:ManagementLockAtResourceGroupLevel",
-            ("resourceGroupName", "resourceGroupName"), (Expect("level", equals="CanNotDelete"),),
-            "a CanNotDelete management lock on the cluster's resource group"),
+            "azure-native:authorization:PolicyAssignment", ("scope", "resourceGroupName"),
+            (Expect("parameters.listOfResourceTypesDisallowedForDeletion.value",
+                    contains="Microsoft.ContainerService/managedClusters"),
+             Expect("enforcementMode", equals="Default")),
+            "a denyAction policy assignment (\"Do not allow deletion of resource types\") on the cluster's "
+            "resource group", scope_prefix="/resourcegroups/"),
         workload_identity=(Expect("securityProfile.workloadIdentity.enabled", equals=True),
                            Expect("oidcIssuerProfile.enabled", equals=True)),
         workload_identity_companion=None,

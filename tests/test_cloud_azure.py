@@ -16,7 +16,7 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from fleet.clouds import azure
+from fleet.clouds import azure, poolnames
 from fleet.clouds.base import ServiceAccountRef
 from fleet.plan import ClusterPlan, expand
 from fleet.settings import parse_settings
@@ -211,7 +211,7 @@ def test_resources_per_cluster(production):
         "azure-native:keyvault:Vault", "azure-native:keyvault:Key",
         "azure-native:containerservice:ManagedCluster", "azure-native:monitor:DiagnosticSetting",
         "azure-native:containerservice:AgentPool",
-        "azure-native:authorization:ManagementLockAtResourceGroupLevel",
+        "azure-native:authorization:PolicyAssignment", "pulumi-python:dynamic:Resource",
     })
     component = result.values["component"]
     assert all(r.parent == component for r in result.records if r.type != "fleet:clouds:AksCluster")
@@ -342,9 +342,10 @@ def test_node_pools(production):
     assert system[0]["availabilityZones"] == ["1", "2", "3"] and system[0]["enableAutoScaling"] is True
     assert system[0]["vnetSubnetID"].endswith("/subnets/snet-nodes")
     assert "agentPoolProfiles[0].count" in cluster.options["ignoreChanges"]
-    pools = {r.inputs["agentPoolName"]: r for r in result.of("AgentPool")}
-    assert set(pools) == {"general", "batchspot"}
-    general, spot = pools["general"].inputs, pools["batchspot"].inputs
+    pools = {r.inputs["agentPoolName"][:-4]: r for r in result.of("AgentPool")}
+    assert set(pools) == {"general", "batchspo"}
+    general, spot = pools["general"].inputs, pools["batchspo"].inputs
+    assert general["agentPoolName"] == poolnames.aks_pool_name("general", general)
     assert general["mode"] == "User" and general["vmSize"] == "Standard_D8s_v5"
     assert (general["minCount"], general["maxCount"]) == (2, 30) and general["scaleSetPriority"] == "Regular"
     assert general["upgradeSettings"] == {"maxSurge": "33%"}
@@ -375,15 +376,20 @@ def test_production_protection(production):
     cluster = result.one("ManagedCluster")
     assert plan.protect and cluster.protect
     assert cluster.inputs["sku"] == {"name": "Base", "tier": "Standard"}
-    lock = result.one("ManagementLockAtResourceGroupLevel").inputs
-    assert lock["level"] == "CanNotDelete" and lock["resourceGroupName"] == f"rg-{plan.name}"
+    assert not result.of("ManagementLock")  # a lock would also lock the agent pools
+    protection = result.one("PolicyAssignment").inputs
+    assert protection["scope"].endswith(f"/resourceGroups/rg-{plan.name}")
+    assert protection["policyDefinitionId"] == azure.DENY_DELETE_POLICY
+    protected = protection["parameters"]["listOfResourceTypesDisallowedForDeletion"]["value"]
+    assert "Microsoft.ContainerService/managedClusters" in protected
+    assert not any("agentPools" in t for t in protected)
 
 
 def test_staging_is_not_locked():
     plan = plans(environment="staging")["spoke"]
     result = synth_cluster(plan, HUB_EGRESS)
     assert not plan.protect and not result.one("ManagedCluster").protect
-    assert not result.of("ManagementLockAtResourceGroupLevel")
+    assert not result.of("ManagementLockAtResourceGroupLevel") and not result.of("PolicyAssignment")
     assert result.one("ManagedCluster").inputs["sku"]["tier"] == "Free"
     assert result.one("ManagedCluster").inputs["disableLocalAccounts"] is True
     assert result.one("keyvault:Vault").inputs["properties"]["softDeleteRetentionInDays"] == 7
@@ -403,6 +409,7 @@ def test_kubeconfig_is_a_secret_exec_plugin(production):
     assert secret(provider.inputs["kubeconfig"]) and provider.inputs["clusterIdentifier"] == plan.name
     assert result.one("ManagedCluster").urn in provider.dependencies
     assert result.named(f"{plan.name}-deployer-admin").urn in provider.dependencies
+    assert result.named(f"{plan.name}-deployer-access").urn in provider.dependencies
 
 
 def test_handle_metadata(production):

@@ -20,6 +20,7 @@ import pytest
 from pulumi.runtime import rpc, settings
 
 import fleet.clouds.gcp as gke
+from fleet.clouds import poolnames
 from fleet.clouds.base import ServiceAccountRef
 from fleet.clouds.sizes import INSTANCE_TYPES, OS_DISK_GB
 from fleet.plan import ClusterPlan, FleetPlan, NodePoolPlan, Taint, expand
@@ -401,7 +402,8 @@ def test_node_pools_follow_the_plan(production):
     for pool in plan.node_pools:
         inputs = production.one("gcp:container/nodePool:NodePool", f"{plan.name}-{pool.name}").inputs
         config = inputs["nodeConfig"]
-        assert inputs["location"] == plan.location and inputs["name"] == pool.name
+        assert inputs["location"] == plan.location and inputs["name"] == poolnames.gke_pool_name(pool.name, inputs)
+        assert inputs["name"].startswith(f"{pool.name}-")
         assert config["machineType"] == INSTANCE_TYPES["gcp"][pool.size]
         assert config["diskSizeGb"] == OS_DISK_GB[pool.size]
         assert inputs["autoscaling"]["totalMinNodeCount"] == pool.min_nodes

@@ -200,13 +200,14 @@ def test_production_cluster_without_the_clouds_deletion_protection_fails(type_: 
     assert_names_cluster_rule_and_fix(messages, failing, "production-deletion-protection", "deletionProtection")
 
 
-def test_aks_production_cluster_needs_its_resource_group_lock(prod_stack) -> None:
+def test_aks_production_cluster_needs_its_deny_delete_assignment(prod_stack) -> None:
     cluster = first(prod_stack, "azure-native:containerservice:ManagedCluster")
-    lock = "azure-native:authorization:ManagementLockAtResourceGroupLevel"
-    unlocked = [r for r in prod_stack
-                if not (r.type == lock and r.inputs.get("resourceGroupName") == cluster.inputs["resourceGroupName"])]
-    messages = violations("production-deletion-protection", cluster, unlocked)
-    assert_names_cluster_rule_and_fix(messages, cluster, "production-deletion-protection", "CanNotDelete")
+    group = f"/resourceGroups/{cluster.inputs['resourceGroupName']}"
+    assignment = "azure-native:authorization:PolicyAssignment"
+    unprotected = [r for r in prod_stack
+                   if not (r.type == assignment and str(r.inputs.get("scope")).endswith(group))]
+    messages = violations("production-deletion-protection", cluster, unprotected)
+    assert_names_cluster_rule_and_fix(messages, cluster, "production-deletion-protection", "denyAction")
 
 
 WITHOUT_WORKLOAD_IDENTITY = {

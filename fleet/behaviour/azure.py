@@ -1,7 +1,115 @@
-"""Behaviour rules for azure: see fleet/behaviour/__init__.py."""
+"""Behaviour rules for Azure (AKS): see fleet/behaviour/__init__.py."""
 
 from __future__ import annotations
 
-from fleet.recorded import ResourceRule
+from collections.abc import Sequence
 
-RULES: tuple[ResourceRule, ...] = ()
+from fleet.clouds import poolnames
+from fleet.clouds.azure_rbac import GATE_MARKER
+from fleet.recorded import Resource, ResourceRule, Stack, of_type, text_value
+
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+LOCK_TYPES = ("azure-native:authorization:ManagementLockAtResourceGroupLevel",
+              "azure-native:authorization:ManagementLockAtResourceLevel",
+              "azure-native:authorization:ManagementLockByScope")
+
+
+def _cluster_of(resource: Resource) -> str:
+    return text_value(resource.inputs.get("resourceName")) or resource.name
+
+
+def aks_pool_named_by_create_only_fields(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """An AKS agent pool's name encodes its create-only fields (fleet.clouds.poolnames).
+
+    pulumi-azure-native replaces an AgentPool when vmSize or gpuInstanceProfile changes
+    (provider/pkg/gen/replacement.go, #3655), create-before-delete; AKS refuses an in-place change
+    of spot priority, OS disk or zones. Under a fixed `agentPoolName` the new pool collides with
+    the old one (the same ARM id), so the change fails; a name that changes with those fields is a
+    new pool, created before the old one is deleted, with no capacity gap.
+    """
+    if resource.type != AGENT_POOL:
+        return []
+    name = text_value(resource.inputs.get("agentPoolName"))
+    digest = poolnames.fields_digest(resource.inputs, poolnames.AKS_CREATE_ONLY, poolnames.AKS_SUFFIX)
+    if name is None or digest is None or name.endswith(digest):
+        return []
+    return [f"cluster '{_cluster_of(resource)}': agent pool '{name}' ({resource.name}) is not named after its "
+            f"create-only fields ({', '.join(poolnames.AKS_CREATE_ONLY)}): a change of VM size or spot replaces it "
+            "under the same name and collides with itself; name it with fleet.clouds.poolnames.aks_pool_name "
+            f"(expected a name ending in '{digest}')"]
+
+
+def no_lock_over_agent_pools(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """No CanNotDelete/ReadOnly lock covers an AKS cluster that has agent pools.
+
+    "When you apply a lock at a parent scope, all child resources inherit the same lock"
+    (https://learn.microsoft.com/rest/api/resources/management-locks/create-or-update-at-resource-level;
+    the same for a lock on a resource and its children: Azure/azure-cli#28242). A lock on the
+    cluster's resource group, or on the cluster, makes every DELETE of an agent pool fail with
+    ScopeLocked, so a pool can never be replaced. Azure Policy's denyAction protects the parent
+    and lets child resources go ("Child resource being deleted, policy on parent: parent
+    protected, child deleted", https://learn.microsoft.com/azure/governance/policy/concepts/effect-deny-action).
+    """
+    if resource.type not in LOCK_TYPES:
+        return []
+    group = text_value(resource.inputs.get("resourceGroupName"))
+    scope = text_value(resource.inputs.get("scope")) or ""
+    covered = [p for p in of_type(stack, AGENT_POOL)
+               if (group and p.inputs.get("resourceGroupName") == group)
+               or (scope and f"/resourcegroups/{p.inputs.get('resourceGroupName')}".lower() in scope.lower())]
+    if not covered:
+        return []
+    return [f"cluster '{_cluster_of(covered[0])}': the lock '{resource.name}' also locks its agent pools (locks are "
+            "inherited by child resources), so replacing a pool fails with ScopeLocked; protect the cluster with "
+            "a denyAction policy assignment instead (fleet.clouds.azure.deletion_protection_assignment)"]
+
+
+def _gates(stack: Stack, urn: str) -> list[Resource]:
+    found = (stack.by_urn(u) for u in stack.prerequisites(urn))
+    return [g for g in found if g is not None and g.type == DYNAMIC and g.inputs.get("gate") == GATE_MARKER]
+
+
+def rbac_before_use(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """What uses a role assignment's permission waits for a propagation gate that waits for it.
+
+    "When you assign roles or remove role assignments, it can take up to 10 minutes for changes to
+    take effect" (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting).
+    The first users in fleet: the AKS cluster (its control-plane identity's network and Key Vault
+    roles) and the cluster's Kubernetes provider (the deployer's AKS RBAC Cluster Admin). Waiting
+    only for the assignment's creation leaves the first call denied (403, or a KMS error at
+    cluster creation) and the update failed; a gate (fleet.clouds.azure_rbac) waits until the
+    permission is effective.
+    """
+    if resource.type not in (MANAGED_CLUSTER, KUBERNETES_PROVIDER) or not isinstance(stack, Stack):
+        return []
+    prerequisites = stack.prerequisites(resource.urn)
+    assignments = [a for a in (stack.by_urn(u) for u in prerequisites) if a is not None and a.type == ROLE_ASSIGNMENT]
+    if not assignments:
+        return []
+    gated = {urn for gate in _gates(stack, resource.urn) for urn in stack.prerequisites(gate.urn)}
+    bare = sorted(a.name for a in assignments if a.urn not in gated)
+    if not bare:
+        return []
+    if resource.type == MANAGED_CLUSTER:
+        who = f"cluster '{text_value(resource.inputs.get('resourceName')) or resource.name}'"
+    else:
+        cluster = text_value(resource.inputs.get("clusterIdentifier")) or resource.name
+        who = f"the Kubernetes provider of cluster '{cluster}'"
+    return [f"{who} uses the role assignments {', '.join(bare)} as soon as they exist, but Azure RBAC takes up to "
+            "10 minutes to propagate: make it depend on a fleet.clouds.azure_rbac.PropagationGate that waits for them"]
+
+
+RULES: tuple[ResourceRule, ...] = (
+    ResourceRule("aks-pool-replaced-under-new-name",
+                 "An AKS agent pool's name encodes its create-only fields, so a change replaces it under a new name.",
+                 aks_pool_named_by_create_only_fields),
+    ResourceRule("aks-pools-not-locked", "No management lock covers an AKS cluster's agent pools.",
+                 no_lock_over_agent_pools, needs_stack=True),
+    ResourceRule("azure-rbac-before-use",
+                 "Nothing uses an Azure role assignment before a propagation gate says it works.",
+                 rbac_before_use, needs_stack=True),
+)

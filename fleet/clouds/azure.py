@@ -26,7 +26,8 @@ import pulumi_azure_native as azure_native
 import yaml
 
 from fleet.clouds import kubeconfig as kube
-from fleet.clouds import sizes
+from fleet.clouds import poolnames, sizes
+from fleet.clouds.azure_rbac import ASSIGNMENT_AGE, KUBERNETES_ACCESS, PropagationGate
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.plan import ClusterPlan, NodePoolPlan, Taint
 
@@ -132,6 +133,35 @@ def agent_pool_name(name: str) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = f"p{cleaned}"
     return cleaned[:12]
+
+
+# Built-in policy "Do not allow deletion of resource types" (effect DenyAction). A denyAction
+# assignment blocks DELETE of the listed types and, cascadeBehaviors deny (its default), of their
+# resource group, but not of child resources: deleting an agent pool (a child of the cluster) goes
+# through. https://learn.microsoft.com/azure/governance/policy/concepts/effect-deny-action
+DENY_DELETE_POLICY = "/providers/Microsoft.Authorization/policyDefinitions/78460a36-508a-49a4-b2b2-2f5ec564f4bb"
+PROTECTED_TYPES = (
+    "Microsoft.ContainerService/managedClusters",
+    "Microsoft.KeyVault/vaults",
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "Microsoft.Network/virtualNetworks",
+    "Microsoft.Network/natGateways",
+    "Microsoft.Network/publicIPAddresses",
+    "Microsoft.OperationalInsights/workspaces",
+)
+
+
+def deletion_protection_assignment(cluster: str) -> dict[str, Any]:
+    """PolicyAssignment arguments that make a production cluster's resource group undeletable."""
+    return {
+        "policy_assignment_name": "fleet-protect",
+        "display_name": f"fleet: production cluster {cluster} cannot be deleted",
+        "description": f"fleet: production cluster {cluster}; lift protection with the region entry's "
+                       "`decommission` before deleting it",
+        "policy_definition_id": DENY_DELETE_POLICY,
+        "parameters": {"listOfResourceTypesDisallowedForDeletion": {"value": list(PROTECTED_TYPES)}},
+        "enforcement_mode": "Default",
+    }
 
 
 def taint_strings(taints: Iterable[Taint]) -> list[str]:
@@ -352,7 +382,7 @@ class AksCluster(pulumi.ComponentResource):
             "workload_identity": {"enabled": True},
             "image_cleaner": {"enabled": True, "interval_hours": 168},
         }
-        before_cluster: list[pulumi.Resource] = [subnet, network_access]
+        identity_roles: list[azure_native.authorization.RoleAssignment] = [network_access]
         if plan.secrets_encryption:
             protected = pulumi.ResourceOptions(parent=self, protect=plan.protect)
             vault = azure_native.keyvault.Vault(
@@ -390,7 +420,7 @@ class AksCluster(pulumi.ComponentResource):
                 description=f"AKS {plan.name}: KMS plugin encrypts etcd secrets with this vault's key",
                 opts=child,
             )
-            before_cluster.append(key_access)
+            identity_roles.append(key_access)
             security_profile["azure_key_vault_kms"] = {
                 "enabled": True, "key_id": key.key_uri_with_version, "key_vault_network_access": "Public",
             }
@@ -405,6 +435,14 @@ class AksCluster(pulumi.ComponentResource):
         else:
             ranges = None
         access = api_server_access(plan, ranges)
+
+        # The control plane uses its network and Key Vault roles while AKS creates the cluster;
+        # only the identity itself can exercise them, so the gate waits out their propagation.
+        identity_gate = PropagationGate(
+            f"{plan.name}-identity-roles", cluster=plan.name, kind=ASSIGNMENT_AGE, assignments=identity_roles,
+            assignment_ids=[a.id for a in identity_roles], created_on=[a.created_on for a in identity_roles],
+            parent=self)
+        before_cluster: list[pulumi.Resource] = [subnet, *identity_roles, identity_gate]
 
         pools = list(plan.node_pools)
         system = next(p for p in pools if p.system)
@@ -444,12 +482,12 @@ class AksCluster(pulumi.ComponentResource):
 
         agent_pools = [
             azure_native.containerservice.AgentPool(
-                f"{plan.name}-pool-{pool.name}", agent_pool_name=agent_pool_name(pool.name),
-                resource_name_=cluster.name, resource_group_name=rg, vnet_subnet_id=subnet.id,
-                **node_pool_args(pool, plan),
+                f"{plan.name}-pool-{pool.name}", agent_pool_name=poolnames.aks_pool_name(pool.name, args),
+                resource_name_=cluster.name, resource_group_name=rg, vnet_subnet_id=subnet.id, **args,
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
             )
             for pool in pools if pool is not system
+            for args in [node_pool_args(pool, plan)]
         ]
 
         # Azure RBAC decides who may use the Kubernetes API (local accounts are disabled): the
@@ -468,13 +506,13 @@ class AksCluster(pulumi.ComponentResource):
             )
 
         if plan.protect:
-            # AKS has no deletion-protection flag: a CanNotDelete lock on the resource group also
-            # covers the vault, key, identity and network the cluster cannot live without.
-            azure_native.authorization.ManagementLockAtResourceGroupLevel(
-                f"{plan.name}-lock", lock_name=names["lock"], resource_group_name=rg, level="CanNotDelete",
-                notes=f"fleet: production cluster {plan.name}; remove this lock (and Pulumi protect) "
-                "to delete it",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *agent_pools]),
+            # AKS has no deletion-protection flag. A CanNotDelete lock would also lock the agent
+            # pools (locks are inherited by child resources), so no pool could ever be replaced:
+            # Azure Policy's denyAction protects the cluster and what it cannot live without, and
+            # their resource group, while pools stay replaceable (see deletion_protection_assignment).
+            azure_native.authorization.PolicyAssignment(
+                f"{plan.name}-protect", scope=group.id, **deletion_protection_assignment(plan.name),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
             )
 
         endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(
@@ -488,7 +526,11 @@ class AksCluster(pulumi.ComponentResource):
         ca_data = pulumi.Output.unsecret(
             credentials.apply(lambda result: ca_from_kubeconfig(result.kubeconfigs[0].value)))
         config = kube.exec_kubeconfig(plan.name, endpoint, ca_data, KUBELOGIN)
-        ready: list[pulumi.Resource] = [cluster, *agent_pools, deployer]
+        # The first Kubernetes call waits until the deployer's cluster-admin role is effective.
+        access_gate = PropagationGate(
+            f"{plan.name}-deployer-access", cluster=plan.name, kind=KUBERNETES_ACCESS, assignments=[deployer],
+            assignment_ids=[deployer.id], kubeconfig=config, parent=self)
+        ready: list[pulumi.Resource] = [cluster, *agent_pools, deployer, access_gate]
         provider = kube.cluster_provider(plan.name, config, parent=self, depends_on=ready)
         oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
 

@@ -31,7 +31,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from fleet.clouds import kubeconfig
+from fleet.clouds import kubeconfig, poolnames
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.clouds.sizes import OS_DISK_GB, instance_type
 from fleet.plan import ClusterPlan, NodePoolPlan
@@ -67,6 +67,8 @@ NODE_SA_ROLES = (
     "roles/artifactregistry.reader",
 )
 OAUTH_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)  # access is decided by IAM roles
+NODE_METADATA = {"disable-legacy-endpoints": "true"}
+SHIELDED_INSTANCE = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
 
 # Pods per node. The plan gives each cluster a /20 pod range: 4096 addresses, i.e. at most 2048
 # pods whatever the node count, because GKE reserves twice the pod count per node rounded up to a
@@ -238,6 +240,16 @@ def autoscaling(pool: NodePoolPlan) -> dict[str, Any]:
             "location_policy": "ANY" if pool.spot else "BALANCED"}
 
 
+def create_only_fields(pool: NodePoolPlan, node_account_email: str) -> dict[str, Any]:
+    """The create-only values of a pool (poolnames.GKE_CREATE_ONLY), exactly as _node_pool sets them."""
+    return {
+        "node_config": {"spot": pool.spot, "service_account": node_account_email,
+                        "oauth_scopes": list(OAUTH_SCOPES), "metadata": dict(NODE_METADATA),
+                        "shielded_instance_config": dict(SHIELDED_INSTANCE)},
+        "max_pods_per_node": MAX_PODS_PER_NODE,
+    }
+
+
 def rbac_subject(member: str) -> dict[str, str] | None:
     """An IAM member as a Kubernetes RBAC subject (GKE authenticates Google identities by email)."""
     kind, _, email = member.partition(":")
@@ -381,8 +393,8 @@ class GkeCluster(pulumi.ComponentResource):
             "service_account": nodes_sa.email,
             "oauth_scopes": list(OAUTH_SCOPES),
             "workload_metadata_config": {"mode": "GKE_METADATA"},
-            "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
-            "metadata": {"disable-legacy-endpoints": "true"},
+            "shielded_instance_config": dict(SHIELDED_INSTANCE),
+            "metadata": dict(NODE_METADATA),
         }
 
         master_authorized = None
@@ -441,7 +453,9 @@ class GkeCluster(pulumi.ComponentResource):
                 ignore_changes=["node_config"]),
         )
 
-        pools = [self._node_pool(plan, project, labels, cluster, pool, node_defaults, node_grants)
+        nodes_email = f"{account_id(name, 'nodes')}@{project}.iam.gserviceaccount.com"  # = nodes_sa.email
+        pools = [self._node_pool(plan, project, labels, cluster, pool, node_defaults, node_grants,
+                                 poolnames.gke_pool_name(pool.name, create_only_fields(pool, nodes_email)))
                  for pool in plan.node_pools]
 
         # Addresses: what this program uses, what the hub uses, and their CA.
@@ -520,10 +534,10 @@ class GkeCluster(pulumi.ComponentResource):
 
     def _node_pool(self, plan: ClusterPlan, project: str, labels: Mapping[str, str],
                    cluster: gcp.container.Cluster, pool: NodePoolPlan, node_defaults: Mapping[str, Any],
-                   node_grants: Sequence[pulumi.Resource]) -> gcp.container.NodePool:
+                   node_grants: Sequence[pulumi.Resource], pool_name: str) -> gcp.container.NodePool:
         return gcp.container.NodePool(
             f"{plan.name}-{pool.name}",
-            name=pool.name,
+            name=pool_name,
             project=project,
             location=plan.location,
             cluster=cluster.name,

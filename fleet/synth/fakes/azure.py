@@ -24,6 +24,7 @@ from fleet.synth.fakes.common import (
 Inputs = dict[str, Any]
 
 _SUBSCRIPTION = f"/subscriptions/{AZURE_SUBSCRIPTION_ID}"
+FAKE_CREATED_ON = "2026-01-01T00:00:00.0000000Z"
 AKS_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 
 # FQDNs of the fake managed clusters by (resource group, cluster name), so the credentials
@@ -102,6 +103,15 @@ def _role_assignment(name: str, inputs: Inputs) -> tuple[str, dict[str, Any]]:
     assignment = inputs.get("roleAssignmentName") or fake_uuid("role-assignment", name)
     return f"{scope}/providers/Microsoft.Authorization/roleAssignments/{assignment}", {
         "name": assignment, "type": "Microsoft.Authorization/roleAssignments",
+        "createdOn": FAKE_CREATED_ON,  # fixed: nothing in a synth depends on today's date
+    }
+
+
+def _policy_assignment(name: str, inputs: Inputs) -> tuple[str, dict[str, Any]]:
+    assignment = inputs.get("policyAssignmentName") or name
+    scope = inputs.get("scope", _SUBSCRIPTION)
+    return f"{scope}/providers/Microsoft.Authorization/policyAssignments/{assignment}", {
+        "name": assignment, "type": "Microsoft.Authorization/policyAssignments",
     }
 
 
@@ -201,6 +211,7 @@ RESOURCES: dict[str, Callable[[str, Inputs], tuple[str, dict[str, Any]]]] = {
     "azure-native:keyvault:Key": _key,
     "azure-native:authorization:RoleAssignment": _role_assignment,
     "azure-native:authorization:ManagementLockAtResourceGroupLevel": _lock,
+    "azure-native:authorization:PolicyAssignment": _policy_assignment,
     "azure-native:operationalinsights:Workspace": _named(
         "workspaceName", "Microsoft.OperationalInsights/workspaces", _workspace),
     "azure-native:monitor:DiagnosticSetting": _diagnostic_setting,
