@@ -1,20 +1,20 @@
 # Two commands for a newcomer: `make plan` (the prod fleet, offline) and `make test`.
-# The virtualenv grows with what is asked of it: planning needs no Pulumi SDK (seconds), synth and
-# `pulumi up` need the three clouds' SDKs (about 1 GB), the tests add their tools, `make bench` the profilers.
+# The virtualenv grows with what is asked of it: planning needs no cloud SDK (seconds), synth and
+# `pulumi up` need the clouds' Pulumi SDKs (about 1 GB), the tests add their tools, `make bench` the profilers.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STACK ?= prod
 OUT ?= out/$(STACK)
-# What `fleet plan` and `fleet validate` import: the project's dependencies except the Pulumi SDKs
-# (tests/test_cli.py checks that they import no pulumi module).
-PLANNING_REQUIREMENTS = $(PY) -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(d for d in deps if not d.lower().startswith("pulumi")))'
+# What `fleet plan` and `fleet validate` import: the project's dependencies except the clouds' Pulumi
+# SDKs, pulumi-aws and the like (tests/test_cli.py checks that they import none of them).
+PLANNING_REQUIREMENTS = $(PY) -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(d for d in deps if not d.lower().startswith("pulumi-")))'
 
 .PHONY: install install-planning install-test install-bench plan validate synth versions test lint lint-workflows bench clean
 
 $(VENV)/.planning: pyproject.toml
-	@echo "==> $(VENV): fleet and what planning needs (no Pulumi SDK yet)"
+	@echo "==> $(VENV): fleet and what planning needs (no cloud SDK yet)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --no-deps --progress-bar on -e .

@@ -133,7 +133,10 @@ _SHOWN_ELSEWHERE = ("cloud", "engine", "cluster-set")
 def plan_lines(stack: str, plan: FleetPlan, width: int) -> list[tuple[str, str]]:
     """The plan as (style, line) pairs, each at most `width` characters unless one item alone is longer:
     a few lines per cluster, its name on a line of its own, lists wrapped between items."""
-    lines = [("bold", f"fleet plan: stack {stack}: {_describe(plan)}"), ("", "")]
+    title = f"fleet plan: stack {stack}: {_describe(plan)}"
+    lines = [("bold", title)] if len(title) <= width else [("bold", f"fleet plan: stack {stack}:"),
+                                                           ("bold", f"  {_describe(plan)}")]
+    lines.append(("", ""))
     for c in plan.clusters:
         role = c.role + (f" of {c.hub}" if c.hub else "") + (", protected" if c.protect else "")
         if len(c.name) + 2 + len(role) <= width:
@@ -158,9 +161,10 @@ def _wrapped(head: str, items: Sequence[str], width: int, separator: str = ", ")
     continuation lines are indented under the first item."""
     indent = " " * (len(head) + 1)
     lines, current = [], head
-    for item in items:
+    for index, item in enumerate(items):
         candidate = f"{current} {item}" if current == head else f"{current}{separator}{item}"
-        if current != head and len(candidate) > width:
+        room = width - (len(separator.rstrip()) if index < len(items) - 1 else 0)  # for a trailing separator
+        if current != head and len(candidate) > room:
             lines.append(current + separator.rstrip())
             current = indent + item
         else:

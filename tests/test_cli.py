@@ -123,3 +123,63 @@ def test_deep_validation_runs_the_program_and_its_guardrails(capsys, monkeypatch
     assert main(["validate", "--deep", "--stack", "staging"]) == 0
     assert judged and judged[0] > 100  # every recorded resource went through the resource rules
     assert "valid: staging" in capsys.readouterr().out
+
+
+def test_readme_version_table_is_the_generated_one():
+    from fleet.cli import readme_versions
+    from fleet.spec.versions import AS_OF, support_table_markdown
+
+    in_readme = readme_versions((PROJECT_DIR / "README.md").read_text())
+    assert in_readme == support_table_markdown(AS_OF), "run `make versions` (fleet versions --update README.md)"
+
+
+def test_versions_command(capsys, tmp_path):
+    assert main(["versions", "--markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert "| 1.35 | 2027-03-27 / 2028-03-27 |" in markdown
+    assert main(["versions", "--as-of", "2027-04-01"]) == 0
+    text = capsys.readouterr().out
+    assert "status as of 2027-04-01" in text and "|" not in text.split("Sources:")[0]
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- fleet versions --markdown: begin -->\nstale\n"
+                      "<!-- fleet versions --markdown: end -->\n")
+    assert main(["versions", "--update", str(readme)]) == 0
+    assert readme.read_text() == f"# x\n<!-- fleet versions --markdown: begin -->\n{markdown}" \
+                                 "<!-- fleet versions --markdown: end -->\n"
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+@pytest.mark.parametrize("width", [80, 60])
+def test_plan_fits_a_narrow_terminal(stack, width):
+    import io
+
+    from rich.console import Console
+
+    from fleet.cli import print_plan
+    from fleet.stack import plan_stack, read_stack_file
+
+    config, _ = read_stack_file(PROJECT_DIR, stack)
+    plan = plan_stack(config, PROJECT_DIR).plan
+    buffer = io.StringIO()
+    print_plan(stack, plan, Console(width=width, file=buffer, highlight=False))
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    starts = [line.split()[0] for line in lines if line and not line.startswith(" ")]
+    assert set(starts[1:]) == {c.name for c in plan.clusters}  # every name whole, at the start of a line
+    text = "\n".join(lines)
+    for cluster in plan.clusters:  # no item broken across lines
+        assert f"{cluster.provider} {cluster.location}" in text and cluster.network.block in text
+        for pool in cluster.node_pools:
+            assert f"{pool.name} {pool.size} {pool.min_nodes}-{pool.max_nodes}" in text
+        for key, value in cluster.labels.items():
+            assert f"{key}={value}" in text or key.startswith("enable_") or key in ("cloud", "engine", "cluster-set")
+
+
+def test_planning_needs_no_cloud_sdk():
+    """`make plan` installs no cloud SDK (Makefile): fleet plan and validate must not import one."""
+    code = ("import sys\nfrom fleet.cli import main\n"
+            "assert main(['plan', '--stack', 'prod']) == 0 and main(['validate']) == 0\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi_'))\n"
+            "assert not loaded, loaded[:5]\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
