@@ -145,6 +145,62 @@ def test_soft_anti_affinity_fits(prod: Stack) -> None:
     assert messages("release-fits-start-capacity", replaced(prod, release.name, values=values)) == []
 
 
+EVERY_CLOUD = """
+apiVersion: fleet.example.com/v1
+kind: ClusterTemplate
+metadata: {name: argo-prod}
+spec:
+  version: "1.35"
+  networking: {cni: cilium, serviceType: internal, apiAccess: authorized}
+  security: {secretsEncryption: true}
+  nodePools: [{name: system, size: medium, min: 3, max: 5, system: true}]
+  gitops: {engine: argocd}
+---
+apiVersion: fleet.example.com/v1
+kind: ClusterTemplate
+metadata: {name: flux-prod}
+spec:
+  version: "1.35"
+  networking: {cni: cilium, serviceType: internal, apiAccess: authorized}
+  security: {secretsEncryption: true}
+  nodePools: [{name: system, size: small, min: 1, max: 3, system: true}]
+  gitops: {engine: flux}
+---
+apiVersion: fleet.example.com/v1
+kind: ClusterSet
+metadata: {name: every}
+spec:
+  environment: production
+  hub: {template: argo-prod, provider: gcp, location: us-central}
+  regions:
+    - {name: us-east, clusters: 1, template: argo-prod, provider: aws}
+    - {name: eu-west, clusters: 1, template: argo-prod, provider: azure}
+    - {name: us-central, clusters: 1, template: flux-prod, provider: gcp}
+    - {name: eu-north, clusters: 1, template: flux-prod, provider: azure, location: northeurope}
+    - {name: us-west, clusters: 1, template: flux-prod, provider: aws, location: us-west-2}
+"""
+
+
+def test_only_system_pools_on_every_cloud_and_engine(tmp_path: Path) -> None:
+    """Clusters whose only pool is the tainted system pool, Argo CD HA and Flux, on EKS, AKS (the
+    inline system pool) and GKE: the synth passes every rule; without the tolerations the argo-cd
+    Releases do not fit."""
+    source = tmp_path / "every.yaml"
+    source.write_text(EVERY_CLOUD)
+    config, _ = read_stack_file(PROJECT_DIR, "prod")
+    result = synthesize(PROJECT_DIR, config.with_declaration_files([str(source)]))
+    assert not result.problems and result.program_error is None, result.program_error
+    assert result.guardrails == []
+    stack = recorded(json.loads(json.dumps(synth_document(result.recording, result.stack.plan))))
+    old = stack
+    for release in [r for r in stack if r.inputs.get("chart") == "argo-cd"]:
+        values = copy.deepcopy(dict(release.inputs["values"]))
+        del values["global"]["tolerations"], values["redis-ha"]["tolerations"], values["redis-ha"]["haproxy"]
+        old = replaced(old, release.name, values=values)
+    found = messages("release-fits-start-capacity", old)
+    assert sorted(m.split("'")[1] for m in found) == ["every-eu-west-01", "every-hub", "every-us-east-01"]
+
+
 def _engine_problem(cluster) -> str | None:
     return behaviour.engine_capacity(cluster)
 
