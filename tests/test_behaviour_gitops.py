@@ -240,6 +240,15 @@ def test_flux_and_non_production_argocd_need_one_node() -> None:
         assert all(_engine_problem(c) is None for c in plan.clusters), engine
 
 
+def test_requests_must_fit_the_start_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    only_system = [{"name": "system", "size": "small", "min": 1, "max": 2, "system": True}]
+    plan, _ = plan_documents(template(nodePools=only_system), cluster_set())
+    assert _engine_problem(plan.hubs[0]) is None
+    monkeypatch.setitem(behaviour.SIZE_ROOM, "small", (400, 6144))  # less than Flux's 450m
+    message = _engine_problem(plan.hubs[0]) or ""
+    assert "flux requests 450m CPU and 320Mi memory but its pools start with 400m" in message
+
+
 def test_engine_data_follows_the_chart_values() -> None:
     """The HA workloads the rule counts are the ones chart_values asks for."""
     assert argocd.HA_VALUES["redis-ha"]["enabled"] is True

@@ -112,9 +112,9 @@ def engine_capacity(plan: ClusterPlan) -> str | None:
     The engine's Release (and a FluxInstance) waits for its pods to be Ready: a pod that cannot be
     scheduled times the update out, and nothing after it (the root app, every spoke's
     registration) is created. Node pools start at their `min` (EKS desired_size, AKS count, GKE
-    initial_node_count per zone rounded up); the autoscaler adds nodes for pending pods only where
-    a pool has room to grow, and never a second node for a pod whose anti-affinity is already
-    satisfied nowhere else than on a node it cannot add in time.
+    initial_node_count per zone rounded up). An autoscaler, where one runs, may add nodes for
+    pending pods later, but the first `up` must not depend on scale-up timing: the engine fits the
+    nodes the cluster starts with.
     """
     workloads = engine_workloads(plan)
     pools = engine_pools(plan)
