@@ -286,3 +286,24 @@ def test_a_launch_template_change_shows_every_node_group_rolling(prod_synth: Doc
     changes = _node_changes(prod_synth, head)
     groups = [r["name"] for r in prod_synth["resources"] if r["type"] == NODE_GROUP]
     assert groups and all("inputs.launchTemplate.version" in changes[g] for g in groups)
+
+
+def test_pod_identity_without_its_agent_is_refused(prod_synth: Document) -> None:
+    def agentless(document: Document) -> None:
+        document["resources"].remove(entry(document, "aws:eks/addon:Addon", f"{CLUSTER}-eks-pod-identity-agent"))
+
+    messages = violations(reshaped(prod_synth, agentless), "eks-autoscaled-pools")
+    assert messages and all("without the eks-pod-identity-agent add-on" in m for m in messages)
+
+
+# --- iam-role-name-limits ----------------------------------------------------------------------
+
+
+def test_role_names_iam_refuses_are_refused(prod_synth: Document) -> None:
+    def long_name(document: Document) -> None:
+        entry(document, "aws:iam/role:Role", f"{CLUSTER}-cluster-autoscaler")["inputs"]["name"] = "r" * 65
+
+    messages = violations(reshaped(prod_synth, long_name), "iam-role-name-limits")
+    assert messages == [f"cluster '{CLUSTER}' (aws:iam/role:Role '{CLUSTER}-cluster-autoscaler'): IAM role name "
+                        f"'{'r' * 65}' (65 characters) is refused by IAM (at most 64 of letters, digits and "
+                        "_+=,.@-); derive it with fleet.clouds.aws.bounded_name"]

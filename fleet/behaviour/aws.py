@@ -7,6 +7,7 @@ fleet.clouds.aws builds exactly what the rules expect, and this module stays fre
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -112,7 +113,7 @@ def cni_before_nodes(group: Resource, stack: Sequence[Resource]) -> list[str]:
                 "(bootstrapSelfManagedAddons=false) and has no CNI, so its nodes never become Ready and the "
                 "node group fails; install the vpc-cni add-on or Cilium before the node groups"]
     messages = []
-    before = [c for c in cnis if stack.waits_for(group, c.urn)]
+    before = {c.urn for c in cnis if stack.waits_for(group, c.urn)}
     if not before:
         names = ", ".join(f"{c.type} '{c.name}'" for c in cnis)
         messages.append(f"{_where(group)} is created before the cluster's CNI ({names}), so its nodes join "
@@ -122,7 +123,7 @@ def cni_before_nodes(group: Resource, stack: Sequence[Resource]) -> list[str]:
         if stack.waits_for(cni, group.urn):
             messages.append(f"{_where(group)}: the CNI {cni.type} '{cni.name}' waits for this node group, which "
                             "needs the CNI to become Ready (a deadlock); the CNI must not depend on node groups")
-        elif cni in before and cni.type == RELEASE and cni.inputs.get("skipAwait") is not True:
+        elif cni.urn in before and cni.type == RELEASE and cni.inputs.get("skipAwait") is not True:
             messages.append(f"{_where(group)}: the CNI release '{cni.name}' comes before the nodes but waits for "
                             "its pods to be Ready, which needs nodes: it never finishes; set skip_await=True on it")
     return messages
@@ -217,6 +218,10 @@ def _identity_problem(stack: Stack, release: Resource, cluster: str) -> str | No
     if not associations:
         return (f"no EKS Pod Identity association gives its service account {namespace}/{account} an IAM role "
                 "(aws.eks.PodIdentityAssociation)")
+    if not any(a.inputs.get("clusterName") == cluster and a.inputs.get("addonName") == "eks-pod-identity-agent"
+               for a in stack.of_type(ADDON)):
+        return ("its Pod Identity association does nothing without the eks-pod-identity-agent add-on, which "
+                "hands pods their role's credentials")
     roles = {urn for a in associations for urn in a.dependencies if (r := stack.by_urn(urn)) and r.type == ROLE}
     policies = [p for p in stack.of_type(ROLE_POLICY) if roles & set(p.dependencies)]
     statements = [s for p in policies for s in _statements(p.inputs.get("policy"))]
@@ -342,6 +347,27 @@ def stable_launch_template(template: Resource, stack: Sequence[Resource]) -> lis
             f"instances, volumes and ENIs only with {', '.join(STABLE_TAG_KEYS)}, Name and fleet-node-pool"]
 
 
+# --- iam-role-name-limits -------------------------------------------------------------------
+
+IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+
+def iam_role_name(role: Resource, stack: Sequence[Resource]) -> list[str]:
+    r"""IAM refuses a role name longer than 64 characters or outside [A-Za-z0-9_+=,.@-]
+    (ValidationError at CreateRole; the mocks accept any). Names fleet derives from cluster names
+    go through fleet.clouds.aws.bounded_name. Source:
+    docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html (RoleName: 1-64, pattern [\w+=,.@-]+)."""
+    if role.type != ROLE:
+        return []
+    name = text_value(role.inputs.get("name"))
+    if name is None or IAM_ROLE_NAME.match(name):
+        return []
+    cluster = text_value(lookup(role.inputs, "tags.fleet-cluster")) or role.name
+    return [f"cluster '{cluster}' ({role.type} '{role.name}'): IAM role name {name!r} ({len(name)} characters) is "
+            "refused by IAM (at most 64 of letters, digits and _+=,.@-); derive it with "
+            "fleet.clouds.aws.bounded_name"]
+
+
 # --- eks-one-access-entry-per-principal ------------------------------------------------------
 
 
@@ -378,6 +404,8 @@ RULES: tuple[ResourceRule, ...] = (
     ResourceRule("eks-stable-launch-template",
                  "No launch template carries values that change without the nodes needing to (no node roll).",
                  stable_launch_template),
+    ResourceRule("iam-role-name-limits", "IAM role names fit IAM's limits (64 characters, [A-Za-z0-9_+=,.@-]).",
+                 iam_role_name),
     ResourceRule("eks-one-access-entry-per-principal",
                  "At most one EKS access entry per principal and cluster.",
                  one_access_entry, needs_stack=True),
