@@ -11,7 +11,7 @@ OUT ?= out/$(STACK)
 # SDKs, pulumi-aws and the like (tests/test_cli.py checks that they import none of them).
 PLANNING_REQUIREMENTS = $(PY) -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(d for d in deps if not d.lower().startswith("pulumi-")))'
 
-.PHONY: install install-planning install-test install-bench plan validate synth versions test lint lint-workflows bench clean
+.PHONY: install install-planning install-test install-bench plan validate synth docs test lint lint-workflows bench clean
 
 $(VENV)/.planning: pyproject.toml
 	@echo "==> $(VENV): fleet and what planning needs (no cloud SDK yet)"
@@ -51,8 +51,8 @@ validate: install-planning
 synth: install  ## run the real program under the mock engine: out/<stack>/
 	$(PY) -m fleet synth --stack $(STACK) --out $(OUT)
 
-versions: install-planning  ## rewrite the README's Kubernetes version table from fleet/spec/versions.py
-	$(PY) -m fleet versions --markdown --update README.md
+docs: install-planning  ## rewrite the generated tables: README versions (fleet/spec/versions.py), docs/reference.md settings
+	$(PY) -m fleet.docs
 
 lint: install-test
 	$(PY) -m ruff check .

@@ -28,8 +28,6 @@ from fleet.safeyaml import LoadError, load_json, load_yaml
 from fleet.stack import StackConfig, plan_stack, read_stack_file, stack_names
 
 EXIT_OK, EXIT_INVALID, EXIT_DIFFERENT = 0, 1, 2
-VERSIONS_BEGIN = "<!-- fleet versions --markdown: begin -->"
-VERSIONS_END = "<!-- fleet versions --markdown: end -->"
 
 
 class CommandError(Exception):
@@ -359,10 +357,9 @@ def _write_private(path: Path, body: str) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from fleet.spec.versions import AS_OF, support_table_markdown
+    from fleet import docs
 
-    as_of = _as_of(args.as_of) if args.as_of else AS_OF
-    table = support_table_markdown(as_of)
+    table = docs.versions_table(_as_of(args.as_of) if args.as_of else None)
     if args.update:
         return _update_versions(Path(args.update), table)
     print(table if args.markdown else _plain_table(table), end="")
@@ -392,27 +389,16 @@ def _plain_table(markdown: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_versions(text: str) -> str | None:
-    """The generated block of a README (between the markers), or None without markers."""
-    start, end = text.find(VERSIONS_BEGIN), text.find(VERSIONS_END)
-    if start < 0 or end < start:
-        return None
-    return text[start + len(VERSIONS_BEGIN):end].strip("\n") + "\n"
-
-
 def _update_versions(path: Path, table: str) -> int:
+    from fleet import docs
+
     try:
-        text = path.read_text(encoding="utf-8")
+        changed = docs.update(path, docs.VERSIONS, table)
     except (OSError, UnicodeDecodeError) as error:
         raise CommandError(f"fleet versions: --update {path}: cannot read ({error})") from None
-    if readme_versions(text) is None:
-        raise CommandError(f"fleet versions: --update {path}: no '{VERSIONS_BEGIN}' ... '{VERSIONS_END}' "
-                           "markers; put them where the table belongs")
-    before, after = text.split(VERSIONS_BEGIN, 1)[0], text.split(VERSIONS_END, 1)[1]
-    updated = f"{before}{VERSIONS_BEGIN}\n{table}{VERSIONS_END}{after}"
-    if updated != text:
-        path.write_text(updated, encoding="utf-8")
-    print(f"{path}: version table {'updated' if updated != text else 'already current'}", file=sys.stderr)
+    except ValueError as error:
+        raise CommandError(f"fleet versions: --update {error}") from None
+    print(f"{path}: version table {'updated' if changed else 'already current'}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -125,12 +125,14 @@ def test_deep_validation_runs_the_program_and_its_guardrails(capsys, monkeypatch
     assert "valid: staging" in capsys.readouterr().out
 
 
-def test_readme_version_table_is_the_generated_one():
-    from fleet.cli import readme_versions
-    from fleet.spec.versions import AS_OF, support_table_markdown
+@pytest.mark.parametrize("name", ["fleet versions --markdown", "stack settings"])
+def test_generated_documentation_is_current(name):
+    """The README's version table and docs/reference.md's settings table are what the code says."""
+    from fleet import docs
 
-    in_readme = readme_versions((PROJECT_DIR / "README.md").read_text())
-    assert in_readme == support_table_markdown(AS_OF), "run `make versions` (fleet versions --update README.md)"
+    relative, generate = docs.GENERATED[name]
+    assert docs.block((PROJECT_DIR / relative).read_text(), name) == generate(), \
+        f"{relative} is stale: run `make docs` (python -m fleet.docs)"
 
 
 def test_versions_command(capsys, tmp_path):
