@@ -320,3 +320,18 @@ def test_in_a_real_process(argv, tmp_path):
     assert run.returncode == 1, run
     assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr, run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_an_unexpected_error_is_one_line_too(tmp_path):
+    """The last resort of the console entry point: a bug is reported in one line, the traceback only
+    with FLEET_DEBUG=1."""
+    code = ("import sys, fleet.cli as cli\ncli.cmd_schema = lambda args: {}['x']\n"
+            "sys.argv = ['fleet', 'schema']\ncli.run()\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
+                         env={**os.environ, "FLEET_DEBUG": ""})
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == ["fleet: internal error: KeyError: 'x' (please report it; FLEET_DEBUG=1 "
+                                       "shows the traceback)"]
+    debug = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
+                           env={**os.environ, "FLEET_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
