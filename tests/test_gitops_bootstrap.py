@@ -24,7 +24,7 @@ from fleet.gitops.identity import (
     sync_components,
 )
 from fleet.settings import ArgoCDSettings, FluxSettings
-from fleet.stack import PROJECT_DIR, read_stack_file
+from fleet.stack import PROJECT_DIR, SECRET_PLACEHOLDER, read_stack_file
 from fleet.synth import synthesize
 from fleet.synth.output import synth_document
 from tests.gitops_support import objects_by
@@ -294,6 +294,11 @@ def private_declaration() -> str:
     )
 
 
+# A `secure:` gitToken as `fleet synth` reads it offline (a plain-text one is refused): the
+# program still declares the pull Secrets from it, as Pulumi secrets.
+TOKEN = SECRET_PLACEHOLDER
+
+
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("gitops-private")
@@ -302,7 +307,7 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     config, _ = read_stack_file(PROJECT_DIR, "staging")
     config = dataclasses.replace(
         config.with_declaration_files([str(source)]),
-        values={**config.with_declaration_files([str(source)]).values, "fleet:gitToken": "glpat-test-token"},
+        values={**config.with_declaration_files([str(source)]).values, "fleet:gitToken": TOKEN},
         secret_keys=config.secret_keys | {"fleet:gitToken"},
     )
     result = synthesize(PROJECT_DIR, config)
@@ -320,7 +325,7 @@ def test_private_git_repository(private: dict[str, dict]) -> None:
     assert instance["sync"]["ref"] == "refs/heads/release"
     secret = revealed["git-us-central-01-flux-repository"]["inputs"]
     assert secret["type"] == "Opaque" and secret["metadata"]["namespace"] == "flux-system"
-    assert secret["stringData"] == {"username": "git", "password": "glpat-test-token"}
+    assert secret["stringData"] == {"username": "git", "password": TOKEN}
     assert redacted["git-us-central-01-flux-repository"]["inputs"]["stringData"] == "[secret]"
     dependencies = revealed["git-us-central-01-flux-instance"]["dependencies"]
     assert revealed["git-us-central-01-flux-repository"]["urn"] in dependencies
@@ -331,7 +336,7 @@ def test_private_git_repository(private: dict[str, dict]) -> None:
         "type": "git",
         "url": "https://gitlab.example.com/acme/fleet.git",
         "username": "git",
-        "password": "glpat-test-token",
+        "password": TOKEN,
     }
     assert redacted["git-hub-argocd-repository"]["inputs"]["stringData"] == "[secret]"
 
@@ -343,7 +348,7 @@ def test_private_oci_repository(private: dict[str, dict]) -> None:
     secret = revealed["oci-hub-flux-repository"]["inputs"]
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     auths = json.loads(secret["stringData"][".dockerconfigjson"])["auths"]
-    assert base64.b64decode(auths["ghcr.io"]["auth"]).decode() == "flux:glpat-test-token"
+    assert base64.b64decode(auths["ghcr.io"]["auth"]).decode() == f"flux:{TOKEN}"
     assert revealed["oci-hub-cluster-identity"]["inputs"]["data"]["FLEET_SOURCE_KIND"] == "OCIRepository"
     repository = revealed["oci-us-central-01-argocd-repository"]["inputs"]["stringData"]
     assert repository["type"] == "oci" and repository["url"] == "oci://ghcr.io/acme/fleet-manifests"
