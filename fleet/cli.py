@@ -19,13 +19,15 @@ import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from fleet.plan import ClusterPlan, FleetPlan
 from fleet.problems import Problem, did_you_mean, excerpt
 from fleet.project import NOT_FOUND, find_project
 from fleet.safeyaml import LoadError, load_json, load_yaml
-from fleet.stack import StackConfig, plan_stack, read_stack_file, stack_names
+
+if TYPE_CHECKING:  # the planner (pydantic models: about a second to import) only where a command plans
+    from fleet.plan import ClusterPlan, FleetPlan
+    from fleet.stack import StackConfig
 
 EXIT_OK, EXIT_INVALID, EXIT_DIFFERENT = 0, 1, 2
 
@@ -43,6 +45,8 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def _config(project_dir: Path, stack: str, files: Sequence[str] | None) -> tuple[StackConfig, list[Problem]]:
+    from fleet.stack import read_stack_file
+
     config, problems = read_stack_file(project_dir, stack)
     return (config.with_declaration_files(files) if files else config), problems
 
@@ -58,6 +62,8 @@ def _report(problems: Sequence[Problem]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from fleet.stack import plan_stack, stack_names
+
     project_dir = find_project_dir()
     stacks = [args.stack] if args.stack else (["prod"] if args.file else stack_names(project_dir))
     if not stacks:
@@ -96,6 +102,8 @@ def _describe(plan: FleetPlan) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from fleet.stack import plan_stack
+
     project_dir = find_project_dir()
     config, trouble = _config(project_dir, args.stack, args.file)
     if trouble:

@@ -1,18 +1,52 @@
-"""Offline engine: run the real program under the SDK mock engine and write what it declares."""
+"""Offline engine: run the real program under the SDK mock engine and write what it declares.
+
+Importing the package costs nothing: `fleet diff` (fleet.synth.diff) answers in a fraction of a
+second. What a synth needs (the Pulumi SDK, the planner, the guardrails: most of a second, several
+on a busy machine) loads on first use, as module attributes that tests may replace (PEP 562).
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pulumi
+from typing import TYPE_CHECKING, Any
 
 from fleet.problems import Problem
-from fleet.rules import synth_problems
-from fleet.stack import StackConfig, StackResult, plan_stack
-from fleet.synth.engine import Recording, collector_paused, run_program
-from fleet.synth.output import OutDirError, check_out_dir, synth_document, write_synth
+
+if TYPE_CHECKING:  # at run time: __getattr__ below, loaded by synthesize()
+    import pulumi
+
+    from fleet.rules import synth_problems
+    from fleet.stack import StackConfig, StackResult, plan_stack
+    from fleet.synth.engine import Recording, collector_paused, run_program
+    from fleet.synth.output import OutDirError, check_out_dir, synth_document, write_synth
+
+_LAZY = {
+    "pulumi": ("pulumi", ""),
+    "synth_problems": ("fleet.rules", "synth_problems"),
+    "plan_stack": ("fleet.stack", "plan_stack"),
+    "collector_paused": ("fleet.synth.engine", "collector_paused"),
+    "run_program": ("fleet.synth.engine", "run_program"),
+    "OutDirError": ("fleet.synth.output", "OutDirError"),
+    "check_out_dir": ("fleet.synth.output", "check_out_dir"),
+    "synth_document": ("fleet.synth.output", "synth_document"),
+    "write_synth": ("fleet.synth.output", "write_synth"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return globals().setdefault(name, getattr(module, attribute) if attribute else module)
+
+
+def _load() -> None:
+    """Bind every lazy name as a module global (a value a test has set already stays)."""
+    for name in _LAZY:
+        __getattr__(name)
 
 
 @dataclass(frozen=True)
@@ -32,6 +66,7 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
                show_secrets: bool = False) -> SynthResult:
     """Validate first (nothing runs on an invalid declaration), then run `__main__.py`, record, and
     judge what it declared with the resource guardrails (the functions the policy pack runs)."""
+    _load()
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
