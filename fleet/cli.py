@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # the planner (pydantic models: about a second to import) onl
     from fleet.stack import StackConfig
 
 EXIT_OK, EXIT_INVALID, EXIT_DIFFERENT = 0, 1, 2
+# "Stack names may only contain alphanumeric characters, hyphens, underscores, or periods."
+# (https://www.pulumi.com/docs/iac/concepts/stacks/)
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class CommandError(Exception):
@@ -47,8 +51,16 @@ def find_project_dir(start: Path | None = None) -> Path:
 def _config(project_dir: Path, stack: str, files: Sequence[str] | None) -> tuple[StackConfig, list[Problem]]:
     from fleet.stack import read_stack_file
 
+    _check_stack_name(stack)
     config, problems = read_stack_file(project_dir, stack)
     return (config.with_declaration_files(files) if files else config), problems
+
+
+def _check_stack_name(stack: str) -> None:
+    """Pulumi stack names are letters, digits, '-', '_' and '.'; anything else (a path, say) is a typo."""
+    if not STACK_NAME.fullmatch(stack):
+        raise CommandError(f"fleet: --stack {excerpt(stack)}: not a stack name (letters, digits, '-', '_', '.'); "
+                           "the stack's settings are in Pulumi.<stack>.yaml")
 
 
 def _report(problems: Sequence[Problem]) -> int:
@@ -65,7 +77,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from fleet.stack import plan_stack, stack_names
 
     project_dir = find_project_dir()
-    stacks = [args.stack] if args.stack else (["prod"] if args.file else stack_names(project_dir))
+    stacks = [args.stack] if args.stack is not None else (["prod"] if args.file else stack_names(project_dir))
     if not stacks:
         raise CommandError(f"fleet validate: no Pulumi.<stack>.yaml in {project_dir}; create one with "
                            "`pulumi stack init <name>`")

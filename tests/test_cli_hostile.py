@@ -335,3 +335,25 @@ def test_an_unexpected_error_is_one_line_too(tmp_path):
     debug = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
                            env={**os.environ, "FLEET_DEBUG": "1"})
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("stack", ["../../etc/passwd", "/etc/passwd", "prod\n", "", "a b"])
+def test_a_stack_name_that_is_not_one(stack, tmp_path, capsys):
+    line = refused(["validate", "--stack", stack], capsys, tmp_path)
+    assert line.startswith("fleet: --stack ") and "not a stack name" in line
+
+
+def test_synth_under_a_file_is_refused_before_the_program_runs(tmp_path, capsys):
+    _write(tmp_path / "file", b"mine")
+    line = refused(["synth", "--stack", "staging", "--out", str(tmp_path / "file" / "out")], capsys, tmp_path)
+    assert line == f"--out {tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a file, not a folder; " \
+                   "give a new or empty folder"
+
+
+def test_a_hostile_list_of_written_files_removes_nothing_outside(tmp_path):
+    outside = _write(tmp_path / "precious", b"keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    _write(out / WRITTEN_LIST, {"written": [str(outside), "../precious", "resources.json"]})
+    write_synth(_recording("a"), SYNTH, out)
+    assert outside.read_bytes() == b"keep"

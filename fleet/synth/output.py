@@ -118,6 +118,9 @@ def check_out_dir(out_dir: Path) -> list[str]:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutDirError(f"--out {shown}: is a file, not a folder; give a new or empty folder")
     if not out_dir.exists():
+        blocking = next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutDirError(f"--out {shown}: {blocking} is a file, not a folder; give a new or empty folder")
         return []
     present = sorted(_files_under(out_dir))
     written = _written_before(out_dir) if (out_dir / WRITTEN_LIST).is_file() else None
@@ -163,8 +166,8 @@ def _remove_written(out_dir: Path, written: list[str]) -> None:
     folders = set()
     for name in written:
         path = out_dir / name
-        if ".." in Path(name).parts or not path.is_file():
-            continue
+        if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file():
+            continue  # the list is a file on disk: it names nothing outside the folder
         path.unlink()
         folders.update(path.parents)
     for folder in sorted((f for f in folders if out_dir in f.parents), key=lambda f: -len(f.parts)):
