@@ -23,8 +23,10 @@ _TOKEN = re.compile(
     r"(?<![A-Za-z0-9])(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z]))"
 )
-_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s@:]*:[^/\s@]+@")
-_ACCESS_TOKEN = re.compile(r"x-access-token:|x-oauth-basic|oauth2:[^@\s/]+@", re.IGNORECASE)
+# Bounded repetitions: an unbounded `[a-z]*://` rescans a long run of letters from every position
+# (quadratic on a 10 MB value).
+_URL_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s@:]{0,256}:[^/\s@]{1,256}@")
+_ACCESS_TOKEN = re.compile(r"x-access-token:|x-oauth-basic|oauth2:[^@\s/]{1,256}@", re.IGNORECASE)
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 FIX = "run `pulumi config set --secret fleet:gitToken <token>` instead"

@@ -72,7 +72,7 @@ def excerpt(value: object, limit: int = EXCERPT_LIMIT) -> str:
         text = repr(value)
         return text if len(text) <= limit else f"a number of {len(text)} digits"
     if isinstance(value, str):
-        if may_be_secret(value):
+        if may_be_secret(value[:4096]):  # all that could be shown, and a bound on the search
             return "(a value that looks like a credential, not shown)"
         shown = "".join(c if c.isprintable() else "?" for c in value[:limit])
         return repr(shown + "...") if len(value) > limit else repr(shown)

@@ -51,8 +51,9 @@ def load_documents(path_or_text: Path | str, source: str, *, max_bytes: int = MA
     text = path_or_text if isinstance(path_or_text, str) else read_text(path_or_text, source, max_bytes)
     if len(text) > max_bytes:
         raise _error(source, f"is larger than {_size(max_bytes)}; declarations are a few kB")
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters right here
         documents = []
         while loader.check_node():
             node = loader.get_node()
@@ -68,7 +69,8 @@ def load_documents(path_or_text: Path | str, source: str, *, max_bytes: int = MA
     except (ValueError, OverflowError) as error:  # e.g. a date 2024-13-45, an int of 5,000 digits
         raise _error(source, f"a value cannot be read: {_short(str(error), 80)}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(path_or_text: Path | str, source: str, *, max_bytes: int = MAX_BYTES) -> Any:
