@@ -22,7 +22,7 @@ from fleet.synth.diff import diff_synth
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 RULE_IDS = ("aks-pool-replaced-under-new-name", "gke-pool-replaced-under-new-name", "aks-pools-not-locked",
-            "azure-rbac-before-use")
+            "aks-pool-names-unique", "azure-federated-credentials-serialised", "azure-rbac-before-use")
 
 
 def recorded(document: dict) -> Stack:
@@ -77,6 +77,17 @@ def test_aks_pool_name_changes_with_a_create_only_field_only() -> None:
               "osType": "Linux", "osDiskType": "Managed", "osDiskSizeGB": 128.0}
     assert poolnames.aks_pool_name("general", engine) == name  # what the rule recomputes from the recording
     assert len(poolnames.aks_pool_name("averyverylongname", args)) == 12
+    # declared names that meet after AKS's truncation still get different pools
+    assert poolnames.aks_pool_name("generalpool1", args) != poolnames.aks_pool_name("generalpool2", args)
+
+
+def test_two_pools_under_one_name_fail(prod: Stack) -> None:
+    pools = [r for r in prod if r.type == AGENT_POOL and "eu-west-01" in r.name]
+    same = {pools[1].urn: pools[0].inputs["agentPoolName"]}
+    twins = Stack([dataclasses.replace(r, inputs={**r.inputs, "agentPoolName": same[r.urn]}) if r.urn in same else r
+                   for r in prod])
+    found = messages("aks-pool-names-unique", twins)
+    assert len(found) == 1 and "used twice" in found[0]
 
 
 def test_gke_pool_under_its_plain_name_fails(prod: Stack) -> None:
@@ -107,7 +118,8 @@ def _pool_changed(document: dict, type_: str, change) -> dict:
 def test_diff_shows_a_spot_or_vm_size_change_as_a_replacement_under_a_new_name(prod_synth: dict) -> None:
     def resize(inputs: dict[str, Any]) -> dict[str, Any]:
         changed = {**inputs, "vmSize": "Standard_D32s_v5"}
-        return {**changed, "agentPoolName": poolnames.aks_pool_name(inputs["agentPoolName"][:-4], changed)}
+        declared = poolnames.declared_pool(inputs["nodeLabels"])
+        return {**changed, "agentPoolName": poolnames.aks_pool_name(declared, changed)}
 
     def unspot(inputs: dict[str, Any]) -> dict[str, Any]:
         changed = {**inputs, "nodeConfig": {**inputs["nodeConfig"], "spot": not inputs["nodeConfig"]["spot"]}}
@@ -191,3 +203,14 @@ def test_exec_token_runs_the_kubeconfig_plugin() -> None:
                                                                               "value": "azurecli"}]}}
     assert azure_rbac.exec_token(user, run=run) == "t0ken"
     assert seen["command"] == ["kubelogin", "get-token"] and seen["env"]["AAD_LOGIN_METHOD"] == "azurecli"
+
+
+def test_concurrent_federated_credentials_fail() -> None:
+    def credential(name: str, dependencies: tuple[str, ...] = ()) -> Resource:
+        return Resource("azure-native:managedidentity:FederatedIdentityCredential", name, f"urn:{name}",
+                        {"resourceGroupName": "rg-hub", "resourceName": "id-hub-gitops"}, dependencies=dependencies)
+
+    parallel = Stack([credential("a"), credential("b"), credential("c")])
+    assert len(messages("azure-federated-credentials-serialised", parallel)) == 2
+    chained = Stack([credential("a"), credential("b", ("urn:a",)), credential("c", ("urn:b",))])
+    assert messages("azure-federated-credentials-serialised", chained) == []

@@ -13,6 +13,7 @@ MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
 DYNAMIC = "pulumi-python:dynamic:Resource"
+FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
 LOCK_TYPES = ("azure-native:authorization:ManagementLockAtResourceGroupLevel",
               "azure-native:authorization:ManagementLockAtResourceLevel",
               "azure-native:authorization:ManagementLockByScope")
@@ -34,13 +35,39 @@ def aks_pool_named_by_create_only_fields(resource: Resource, stack: Sequence[Res
     if resource.type != AGENT_POOL:
         return []
     name = text_value(resource.inputs.get("agentPoolName"))
-    digest = poolnames.fields_digest(resource.inputs, poolnames.AKS_CREATE_ONLY, poolnames.AKS_SUFFIX)
+    declared = poolnames.declared_pool(resource.inputs.get("nodeLabels"))
+    digest = poolnames.aks_digest(declared, resource.inputs) if declared else None
     if name is None or digest is None or name.endswith(digest):
         return []
     return [f"cluster '{_cluster_of(resource)}': agent pool '{name}' ({resource.name}) is not named after its "
             f"create-only fields ({', '.join(poolnames.AKS_CREATE_ONLY)}): a change of VM size or spot replaces it "
             "under the same name and collides with itself; name it with fleet.clouds.poolnames.aks_pool_name "
             f"(expected a name ending in '{digest}')"]
+
+
+def aks_pool_names_unique(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """No two agent pools of one AKS cluster share a name (the inline system profile included).
+
+    An agent pool is the ARM resource `managedClusters/<cluster>/agentPools/<name>`: a second pool
+    under the same name is the same resource, so one declaration silently overwrites the other (or
+    the create fails with "already exists"). AKS names are only 12 characters, so distinct declared
+    names can meet after truncation; fleet.clouds.poolnames hashes the declared name in.
+    """
+    if resource.type != AGENT_POOL:
+        return []
+    name = text_value(resource.inputs.get("agentPoolName"))
+    cluster = (resource.inputs.get("resourceGroupName"), resource.inputs.get("resourceName"))
+    if name is None:
+        return []
+    twins = [p for p in of_type(stack, AGENT_POOL) if p.urn < resource.urn and p.inputs.get("agentPoolName") == name
+             and (p.inputs.get("resourceGroupName"), p.inputs.get("resourceName")) == cluster]
+    inline = [c for c in of_type(stack, MANAGED_CLUSTER)
+              if (c.inputs.get("resourceGroupName"), c.inputs.get("resourceName")) == cluster
+              and any(isinstance(p, dict) and p.get("name") == name for p in c.inputs.get("agentPoolProfiles") or [])]
+    if not twins and not inline:
+        return []
+    return [f"cluster '{_cluster_of(resource)}': agent pool name '{name}' ({resource.name}) is used twice; give the "
+            "pools names that differ in their first 8 letters and digits"]
 
 
 def no_lock_over_agent_pools(resource: Resource, stack: Sequence[Resource]) -> list[str]:
@@ -66,6 +93,29 @@ def no_lock_over_agent_pools(resource: Resource, stack: Sequence[Resource]) -> l
     return [f"cluster '{_cluster_of(covered[0])}': the lock '{resource.name}' also locks its agent pools (locks are "
             "inherited by child resources), so replacing a pool fails with ScopeLocked; protect the cluster with "
             "a denyAction policy assignment instead (fleet.clouds.azure.deletion_protection_assignment)"]
+
+
+def federated_credentials_serialised(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """Federated identity credentials of one user-assigned identity are written one at a time.
+
+    "Creating multiple federated identity credentials under the same user-assigned managed
+    identity concurrently triggers concurrency detection logic, which causes requests to fail with
+    409-conflict HTTP status code" (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations,
+    "Concurrent updates aren't supported"). Pulumi creates independent resources in parallel, so
+    each credential must wait for the previous one of its identity.
+    """
+    if resource.type != FEDERATED_CREDENTIAL or not isinstance(stack, Stack):
+        return []
+    identity = (resource.inputs.get("resourceGroupName"), resource.inputs.get("resourceName"))
+    unordered = [other.name for other in of_type(stack, FEDERATED_CREDENTIAL)
+                 if other.urn < resource.urn
+                 and (other.inputs.get("resourceGroupName"), other.inputs.get("resourceName")) == identity
+                 and not stack.waits_for(resource, other.urn) and not stack.waits_for(other, resource.urn)]
+    if not unordered:
+        return []
+    return [f"identity '{identity[1]}' ({identity[0]}): the federated credentials {resource.name} and "
+            f"{', '.join(unordered)} may be written at the same time, which Entra ID refuses (409); make each "
+            "depend on the previous one"]
 
 
 def _gates(stack: Stack, urn: str) -> list[Resource]:
@@ -107,8 +157,13 @@ RULES: tuple[ResourceRule, ...] = (
     ResourceRule("aks-pool-replaced-under-new-name",
                  "An AKS agent pool's name encodes its create-only fields, so a change replaces it under a new name.",
                  aks_pool_named_by_create_only_fields),
+    ResourceRule("aks-pool-names-unique", "No two agent pools of an AKS cluster share a name.",
+                 aks_pool_names_unique, needs_stack=True),
     ResourceRule("aks-pools-not-locked", "No management lock covers an AKS cluster's agent pools.",
                  no_lock_over_agent_pools, needs_stack=True),
+    ResourceRule("azure-federated-credentials-serialised",
+                 "Federated credentials of one identity are created one after another.",
+                 federated_credentials_serialised, needs_stack=True),
     ResourceRule("azure-rbac-before-use",
                  "Nothing uses an Azure role assignment before a propagation gate says it works.",
                  rbac_before_use, needs_stack=True),

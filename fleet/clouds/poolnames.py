@@ -29,6 +29,10 @@ UNKNOWN = "[unknown]"
 AKS_CREATE_ONLY = ("vmSize", "gpuInstanceProfile", "scaleSetPriority", "scaleSetEvictionPolicy", "osType",
                    "osDiskType", "osDiskSizeGB", "availabilityZones")
 AKS_SUFFIX = 4  # AKS Linux pool names have at most 12 characters
+# The node label fleet.plan puts on every pool with the pool's declared name. It is part of the
+# AKS hash: two declared names may share their first 8 letters and digits ("generalpool1",
+# "generalpool2"), and their pools must still have different names.
+POOL_LABEL = "fleet.example.com/pool"
 
 # ForceNew fields of google_container_node_pool that fleet sets (terraform-provider-google
 # google/services/container/node_config.go and resource_container_node_pool.go, which pulumi-gcp
@@ -72,9 +76,10 @@ def _unknown(value: Any) -> bool:
     return False
 
 
-def fields_digest(values: Mapping[str, Any], paths: Sequence[str], length: int) -> str | None:
-    """Hash of the create-only fields, or None while one is not known yet (a preview)."""
-    chosen = {path: canonical(field(values, path)) for path in paths}
+def fields_digest(values: Mapping[str, Any], paths: Sequence[str], length: int,
+                  extra: Mapping[str, Any] | None = None) -> str | None:
+    """Hash of the create-only fields (and `extra`), or None while one is not known yet (a preview)."""
+    chosen = {path: canonical(field(values, path)) for path in paths} | dict(extra or {})
     if any(_unknown(v) for v in chosen.values()):
         return None
     text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
@@ -89,8 +94,19 @@ def aks_stem(name: str) -> str:
     return cleaned[: 12 - AKS_SUFFIX]
 
 
+def aks_digest(name: str, args: Mapping[str, Any]) -> str | None:
+    return fields_digest(args, AKS_CREATE_ONLY, AKS_SUFFIX, extra={"pool": name})
+
+
 def aks_pool_name(name: str, args: Mapping[str, Any]) -> str:
-    return f"{aks_stem(name)}{fields_digest(args, AKS_CREATE_ONLY, AKS_SUFFIX)}"
+    """`<first 8 letters and digits of the declared name><hash of the name and create-only fields>`."""
+    return f"{aks_stem(name)}{aks_digest(name, args)}"
+
+
+def declared_pool(labels: Any) -> str | None:
+    """The declared pool name a pool's node labels carry (POOL_LABEL), if any."""
+    value = labels.get(POOL_LABEL) if isinstance(labels, Mapping) else None
+    return value if isinstance(value, str) and value != UNKNOWN else None
 
 
 def gke_pool_name(name: str, args: Mapping[str, Any]) -> str:
