@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import ipaddress
 import itertools
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleet.spec.regions import LOCATIONS
-from tests.helpers import cluster_set, plan_documents, template
+from tests.helpers import cluster_set, dump, plan_documents, plan_yaml, template
 
 LOCATION_KEYS = sorted(LOCATIONS)
 REGION_NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,5})?", fullmatch=True)
@@ -116,3 +117,52 @@ def test_malformed_documents_give_problems_never_exceptions(documents):
     for problem in problems:
         assert problem.message and str(problem).count(":") >= 1
     assert bool(problems) != bool(plan.clusters)  # either a plan or the reasons there is none
+
+
+# --- hostile values: one short line per problem, nothing secret echoed (issue #11) -------------
+
+TOKEN = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+HOSTILE = st.one_of(
+    st.builds(lambda n, c: c * n, st.integers(1_000, 50_000), st.sampled_from(["x", "é", "\n", "1.", "-"])),
+    st.sampled_from([TOKEN, f"https://x-access-token:{TOKEN}@github.com/a/b.git", f"https://u:{TOKEN}@h/x",
+                     f"{TOKEN}\n{TOKEN}", 10 ** 60, -(10 ** 30), True, 1e308, float("inf"), "0.0.0.0/0"]),
+    st.dictionaries(st.integers() | st.booleans() | st.none(), st.just(TOKEN), min_size=1, max_size=2),
+    st.lists(st.just(TOKEN), min_size=1, max_size=3),
+)
+
+
+@st.composite
+def documents_with_hostile_values(draw: st.DrawFn) -> list[Any]:
+    documents: list[Any] = [template(), cluster_set()]
+    for _ in range(draw(st.integers(1, 3))):
+        node, key = _random_slot(draw, draw(st.sampled_from(documents)))
+        if node is not None:
+            node[key] = draw(HOSTILE)
+    return documents
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(documents_with_hostile_values())
+def test_hostile_values_give_short_single_lines_that_never_quote_a_secret(documents):
+    plan, problems = plan_documents(*copy.deepcopy(documents))
+    for line in (str(p) for p in problems):
+        assert "\n" not in line and len(line) < 1000, line[:300]
+        assert TOKEN not in line and "Z9y8X7" not in line, line
+    assert bool(problems) != bool(plan.clusters)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_documents(), st.integers(0, 10_000))
+def test_documents_as_yaml_text_go_through_the_loader_with_the_same_outcome(documents, seed):
+    """What hypothesis builds as data, written as a file and read back: the loader never raises, and
+    a key repeated in the text is refused with its line instead of silently keeping the last."""
+    text = dump(*[d if isinstance(d, dict) else {"value": d} for d in documents])
+    _, problems = plan_yaml(text)
+    assert all("\n" not in str(p) for p in problems)
+    lines = text.splitlines()
+    keyed = [i for i, line in enumerate(lines) if re.match(r"\s*[A-Za-z_][A-Za-z0-9_-]*: \S", line)]
+    if keyed:
+        index = keyed[seed % len(keyed)]
+        repeated = "\n".join([*lines[: index + 1], lines[index], *lines[index + 1:]])
+        _, problems = plan_yaml(repeated)
+        assert len(problems) == 1 and f"line {index + 2}" in str(problems[0]) and "duplicate key" in str(problems[0])

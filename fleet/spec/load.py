@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fleet.credentials import may_be_secret
 from fleet.problems import Problem, did_you_mean, excerpt, field_path, one_of
 from fleet.safeyaml import LoadError, load_documents
 from fleet.spec.models import DOCUMENT_KINDS, ClusterSet, ClusterTemplate
@@ -26,7 +28,15 @@ class RawDocument:
             return ""
         metadata = self.body.get("metadata")
         name = metadata.get("name") if isinstance(metadata, dict) else None
-        return f"{self.body.get('kind', '?')}/{name if name is not None else '?'}"
+        return f"{_ident_part(self.body.get('kind'))}/{_ident_part(name)}"
+
+
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _ident_part(value: Any) -> str:
+    """A kind or name as it may appear in every message about its document: short and plain, else '?'."""
+    return value if isinstance(value, str) and _IDENT.fullmatch(value) and not may_be_secret(value) else "?"
 
 
 @dataclass(frozen=True)
