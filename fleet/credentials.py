@@ -35,9 +35,9 @@ FIX = "run `pulumi config set --secret fleet:gitToken <token>` instead"
 def credential_in(text: str) -> str | None:
     """What kind of credential `text` holds (never the credential itself), or None."""
     if _URL_PASSWORD.search(text):
-        return "a user name and password or token in the URL (user:token@)"
+        return "a user name with a password or token (user:token@)"
     if _ACCESS_TOKEN.search(text):
-        return "an access token in the URL"
+        return "an access token"
     if _TOKEN.search(text):
         return "an access token"
     if _PRIVATE_KEY.search(text):

@@ -433,10 +433,12 @@ def _check_runner_ranges(members: Sequence[_Member], located: Located, context: 
         for runner in context.settings.ci_runner_cidrs:
             if member.block.overlaps(ipaddress.ip_network(runner)) and (member.where, runner) not in reported:
                 reported.add((member.where, runner))
-                context.problem(located, f"{member.where}.network",
+                fix = ("narrow fleet:ciRunnerCidrs to the runners' real egress range (the hub's block follows "
+                       "its location)" if member.role == "hub" else
+                       "give the entry a network.cidr (or network.slotOffset) outside the runners' range")
+                context.problem(located, member.where if member.role == "hub" else f"{member.where}.network",
                                 f"address block {member.block} of cluster '{member.name}' overlaps the CI runner "
-                                f"range {runner} (fleet:ciRunnerCidrs); give the entry a network.cidr (or "
-                                "network.slotOffset) outside the runners' range")
+                                f"range {runner} (fleet:ciRunnerCidrs); {fix}")
 
 
 def _check_contract_labels(located: Located, context: _Context) -> None:

@@ -88,7 +88,7 @@ def test_a_token_in_the_repository_url_is_refused_without_being_quoted(where: st
         expected = "Pulumi.test.yaml: config.fleet:repository.url: "
     (line,) = messages(problems)
     assert line.startswith(expected), line
-    assert "an access token in the URL" in line or "user name and password" in line
+    assert "the URL holds a user name with a password or token (user:token@), which would be written" in line
     assert "pulumi config set --secret fleet:gitToken" in line and TOKEN not in line
 
 
