@@ -46,14 +46,16 @@ class LoadError(Exception):
         super().__init__(str(problem))
 
 
-def load_documents(path_or_text: Path | str, source: str, *, max_bytes: int = MAX_BYTES) -> list[Any]:
-    """Every non-empty YAML document of a file (a Path) or of text (a str), limits enforced."""
+def load_documents(path_or_text: Path | str, source: str, *, max_bytes: int = MAX_BYTES,
+                   floats_as_text: bool = True) -> list[Any]:
+    """Every non-empty YAML document of a file (a Path) or of text (a str), limits enforced.
+    floats_as_text=False reads numbers with a dot as numbers, as Pulumi does with a stack file."""
     text = path_or_text if isinstance(path_or_text, str) else read_text(path_or_text, source, max_bytes)
     if len(text) > max_bytes:
         raise _error(source, f"is larger than {_size(max_bytes)}; declarations are a few kB")
     loader = None
     try:
-        loader = _Loader(text)  # the reader refuses control characters right here
+        loader = (_Loader if floats_as_text else _NumberLoader)(text)  # the reader refuses control characters
         documents = []
         while loader.check_node():
             node = loader.get_node()
@@ -73,9 +75,10 @@ def load_documents(path_or_text: Path | str, source: str, *, max_bytes: int = MA
             loader.dispose()
 
 
-def load_yaml(path_or_text: Path | str, source: str, *, max_bytes: int = MAX_BYTES) -> Any:
+def load_yaml(path_or_text: Path | str, source: str, *, max_bytes: int = MAX_BYTES,
+              floats_as_text: bool = True) -> Any:
     """A file or text holding at most one YAML document (None when empty)."""
-    documents = load_documents(path_or_text, source, max_bytes=max_bytes)
+    documents = load_documents(path_or_text, source, max_bytes=max_bytes, floats_as_text=floats_as_text)
     if len(documents) > 1:
         raise _error(source, f"holds {len(documents)} YAML documents; expected one")
     return documents[0] if documents else None
@@ -195,6 +198,13 @@ class _Loader(yaml.SafeLoader):
 _KINDS = {bool: "true/false", int: "a number", type(None): "null", list: "a list", dict: "a mapping"}
 
 _Loader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node))
+
+
+class _NumberLoader(_Loader):
+    """The same limits, numbers with a dot read as numbers."""
+
+
+_NumberLoader.add_constructor("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float)
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -76,7 +76,9 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Pr
         return empty, [Problem(source, "", "", f"no such stack file (stacks in {display_path(project_dir)}: "
                                f"{known}); check --stack, or create it with `pulumi stack init {stack}`")]
     try:
-        body = load_yaml(path, source)
+        # Numbers as Pulumi reads them: under `pulumi up` a bare 1.30 reaches the program as 1.3
+        # (pulumi/pulumi sdk/go/common/resource/config/object.go, unmarshalObject), so offline too.
+        body = load_yaml(path, source, floats_as_text=False)
     except LoadError as error:
         return empty, [error.problem]
     if body is None:

@@ -304,7 +304,10 @@ def test_f_replacing_the_stacks_blueprints_is_explained(tmp_path: Path) -> None:
            "which -f replaced (the stack's fleet:declarations): name that file with -f too" in run.stderr
 
 
-def test_inline_documents_keep_version_text_like_declaration_files(tmp_path: Path) -> None:
+def test_inline_versions_read_as_pulumi_reads_them_with_the_fix_named(tmp_path: Path) -> None:
+    """Pulumi decodes a stack file's structured config into numbers (object.go, unmarshalObject):
+    `version: 1.30` inline reaches the program as 1.3 under `pulumi up`, so offline reads the same
+    and both say how to write it; declaration files, which only fleet reads, keep it as text."""
     folder = project(tmp_path, [])
     (folder / "Pulumi.prod.yaml").write_text(textwrap.dedent("""\
         config:
@@ -312,14 +315,18 @@ def test_inline_documents_keep_version_text_like_declaration_files(tmp_path: Pat
             - kind: ClusterTemplate
               spec:
                 version: 1.30
+            - kind: ClusterTemplate
+              spec:
+                version: "1.30"
         """))
     config, problems = read_stack_file(folder, "prod")
-    assert problems == [] and config.values["fleet:documents"][0]["spec"]["version"] == "1.30"
-    # and where a number arrives anyway (JSON from the engine), the fix is named
+    assert problems == []
+    assert [d["spec"]["version"] for d in config.values["fleet:documents"]] == [1.3, "1.30"]
     _, problems = plan_documents(template(version=1.3), cluster_set())
     assert messages(problems) == [
-        'fleets/test.yaml: ClusterTemplate/base: spec.version: the version must be text: write it in quotes, '
-        'e.g. version: "1.3" (as a number, 1.30 would read as 1.3)']
+        'fleets/test.yaml: ClusterTemplate/base: spec.version: the version must be text in quotes, e.g. '
+        'version: "1.30"; a bare 1.3 is a number (in a stack file Pulumi passes 1.30 to the program as 1.3)']
+    assert load_documents("version: 1.30\n", "f.yaml") == [{"version": "1.30"}]
 
 
 # --- the loader's own properties ----------------------------------------------------------------

@@ -105,8 +105,8 @@ def _not_default_route(value: str) -> str:
 
 def _version_text(value: object) -> object:
     if isinstance(value, float | int) and not isinstance(value, bool):
-        raise ValueError(f"the version must be text: write it in quotes, e.g. version: \"{value}\" "
-                         "(as a number, 1.30 would read as 1.3)")
+        raise ValueError(f"the version must be text in quotes, e.g. version: \"1.30\"; a bare {value} is a number "
+                         "(in a stack file Pulumi passes 1.30 to the program as 1.3)")
     return value
 
 
