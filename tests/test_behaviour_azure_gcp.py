@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 
 from fleet import rules
-from fleet.clouds import azure_rbac, poolnames
+from fleet.clouds import aks_system_pool, azure_rbac, poolnames
 from fleet.recorded import Resource, Stack
 from fleet.synth.diff import diff_synth
 
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 RULE_IDS = ("aks-pool-replaced-under-new-name", "gke-pool-replaced-under-new-name", "aks-pools-not-locked",
-            "aks-pool-names-unique", "azure-federated-credentials-serialised", "azure-rbac-before-use")
+            "aks-pool-names-unique", "azure-federated-credentials-serialised", "aks-inline-system-pool-guarded",
+            "azure-rbac-before-use")
 
 
 def recorded(document: dict) -> Stack:
@@ -214,3 +215,25 @@ def test_concurrent_federated_credentials_fail() -> None:
     assert len(messages("azure-federated-credentials-serialised", parallel)) == 2
     chained = Stack([credential("a"), credential("b", ("urn:a",)), credential("c", ("urn:b",))])
     assert messages("azure-federated-credentials-serialised", chained) == []
+
+
+def test_inline_system_pool_without_a_guard_fails(prod: Stack) -> None:
+    unguarded = Stack([r for r in prod if r.inputs.get("guard") != aks_system_pool.GUARD_MARKER])
+    found = messages("aks-inline-system-pool-guarded", unguarded)
+    assert len(found) == 2 and "production-fleet-eu-west-01" in found[0] and "mid-update" in found[0]
+    resized = with_inputs(prod, "azure-native:containerservice:ManagedCluster", lambda i: {
+        **i, "agentPoolProfiles": [{**i["agentPoolProfiles"][0], "vmSize": "Standard_D8s_v5"}]})
+    assert len(messages("aks-inline-system-pool-guarded", resized)) == 2  # the guard holds other fields
+
+
+def test_the_guard_refuses_a_create_only_change_and_says_what_to_do() -> None:
+    old = aks_system_pool.create_only({"vm_size": "Standard_D4s_v5", "scale_set_priority": "Regular",
+                                       "os_disk_size_gb": 100, "availability_zones": ["1", "2", "3"]})
+    engine = {**old, "osDiskSizeGB": 100.0}  # the engine's numbers are floats
+    assert aks_system_pool.refusal("c1", old, engine) is None
+    message = aks_system_pool.refusal("c1", old, {**old, "vmSize": "Standard_D8s_v5"})
+    assert message and message.startswith("cluster c1:") and "vmSize" in message and "system: true" in message
+    provider = aks_system_pool._GuardProvider()
+    with pytest.raises(RuntimeError, match="cannot change its vmSize"):
+        provider.diff("id", {"cluster": "c1", "fields": old}, {"cluster": "c1", "fields": {**old, "vmSize": "x"}})
+    assert provider.diff("id", {"cluster": "c1", "fields": old}, {"cluster": "c1", "fields": engine}).changes is False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fleet.clouds import poolnames
+from fleet.clouds import aks_system_pool, poolnames
 from fleet.clouds.azure_rbac import GATE_MARKER
 from fleet.recorded import Resource, ResourceRule, Stack, of_type, text_value
 
@@ -118,6 +118,31 @@ def federated_credentials_serialised(resource: Resource, stack: Sequence[Resourc
             "depend on the previous one"]
 
 
+def inline_system_pool_guarded(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """An AKS cluster waits for a guard holding its inline system pool's create-only fields.
+
+    The inline `agentPoolProfiles[0]` cannot change VM size, spot priority, OS disk or zones in
+    place (https://learn.microsoft.com/azure/aks/manage-node-pools#limitations) and, being part of
+    the cluster, cannot be replaced under a new name; pulumi-azure-native sends the change as a
+    cluster update (#2774) and AKS fails it mid-update. The guard (fleet.clouds.aks_system_pool)
+    refuses such a change at preview, with what to do instead.
+    """
+    if resource.type != MANAGED_CLUSTER or not isinstance(stack, Stack):
+        return []
+    profiles = resource.inputs.get("agentPoolProfiles")
+    if not isinstance(profiles, list) or not profiles or not isinstance(profiles[0], dict):
+        return []
+    wanted = poolnames.canonical(aks_system_pool.create_only(profiles[0]))
+    guards = [g for g in (stack.by_urn(u) for u in stack.prerequisites(resource.urn))
+              if g is not None and g.type == DYNAMIC and g.inputs.get("guard") == aks_system_pool.GUARD_MARKER]
+    if any(poolnames.canonical(g.inputs.get("fields")) == wanted for g in guards):
+        return []
+    cluster = text_value(resource.inputs.get("resourceName")) or resource.name
+    return [f"cluster '{cluster}': its inline system pool has no guard holding its create-only fields, so a change "
+            "of its VM size or spot setting reaches AKS and fails mid-update; make the cluster depend on a "
+            "fleet.clouds.aks_system_pool.SystemPoolGuard built from agentPoolProfiles[0]"]
+
+
 def _gates(stack: Stack, urn: str) -> list[Resource]:
     found = (stack.by_urn(u) for u in stack.prerequisites(urn))
     return [g for g in found if g is not None and g.type == DYNAMIC and g.inputs.get("gate") == GATE_MARKER]
@@ -164,6 +189,9 @@ RULES: tuple[ResourceRule, ...] = (
     ResourceRule("azure-federated-credentials-serialised",
                  "Federated credentials of one identity are created one after another.",
                  federated_credentials_serialised, needs_stack=True),
+    ResourceRule("aks-inline-system-pool-guarded",
+                 "A create-only change of an AKS cluster's inline system pool is refused at preview.",
+                 inline_system_pool_guarded, needs_stack=True),
     ResourceRule("azure-rbac-before-use",
                  "Nothing uses an Azure role assignment before a propagation gate says it works.",
                  rbac_before_use, needs_stack=True),

@@ -27,6 +27,7 @@ import yaml
 
 from fleet.clouds import kubeconfig as kube
 from fleet.clouds import poolnames, sizes
+from fleet.clouds.aks_system_pool import SystemPoolGuard
 from fleet.clouds.azure_rbac import ASSIGNMENT_AGE, KUBERNETES_ACCESS, PropagationGate
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.plan import ClusterPlan, NodePoolPlan, Taint
@@ -448,6 +449,9 @@ class AksCluster(pulumi.ComponentResource):
         system = next(p for p in pools if p.system)
         system_profile = {**node_pool_args(system, plan), "name": agent_pool_name(system.name),
                           "vnet_subnet_id": subnet.id}
+        # The inline pool cannot be replaced under a new name: a create-only change is refused at preview.
+        before_cluster.append(SystemPoolGuard(f"{plan.name}-system-pool", cluster=plan.name, profile=system_profile,
+                                              parent=self))
 
         cluster = azure_native.containerservice.ManagedCluster(
             f"{plan.name}-aks", resource_name_=names["cluster"], resource_group_name=rg, location=location,
