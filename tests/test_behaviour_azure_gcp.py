@@ -237,3 +237,43 @@ def test_the_guard_refuses_a_create_only_change_and_says_what_to_do() -> None:
     with pytest.raises(RuntimeError, match="cannot change its vmSize"):
         provider.diff("id", {"cluster": "c1", "fields": old}, {"cluster": "c1", "fields": {**old, "vmSize": "x"}})
     assert provider.diff("id", {"cluster": "c1", "fields": old}, {"cluster": "c1", "fields": engine}).changes is False
+
+
+def test_kubernetes_probe_asks_the_api_server_as_the_kubeconfig_user() -> None:
+    """Against a local API stand-in: 403 while the assignment propagates, then an allowed review."""
+    import http.server
+    import json
+    import sys
+    import threading
+
+    import yaml
+
+    answers = [(403, {}), (201, {"status": {"allowed": True}})]
+    seen: list[tuple[str, str, dict]] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, self.headers["Authorization"], body))
+            code, answer = answers.pop(0)
+            self.send_response(code)
+            self.end_headers()
+            self.wfile.write(json.dumps(answer).encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = 'import json; print(json.dumps({"status": {"token": "t0ken"}}))'
+    kubeconfig = yaml.safe_dump({
+        "clusters": [{"name": "c1", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "users": [{"name": "u", "user": {"exec": {"command": sys.executable, "args": ["-c", token]}}}]})
+    try:
+        probe = azure_rbac.kubernetes_probe(kubeconfig)
+        assert probe() is False and probe() is True
+    finally:
+        server.shutdown()
+    path, authorization, review = seen[0]
+    assert path == azure_rbac.ACCESS_REVIEW_PATH and authorization == "Bearer t0ken"
+    assert review["kind"] == "SelfSubjectAccessReview" and review["spec"]["resourceAttributes"] == azure_rbac.EVERYTHING

@@ -29,7 +29,6 @@ import json
 import os
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -105,9 +104,7 @@ def kubernetes_probe(kubeconfig: str) -> Callable[[], bool]:
     user = document["users"][0]["user"]
     context = ssl.create_default_context()
     if cluster.get("certificate-authority-data"):
-        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
-            handle.write(base64.b64decode(cluster["certificate-authority-data"]).decode())
-        context.load_verify_locations(handle.name)
+        context.load_verify_locations(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
     body = json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                        "spec": {"resourceAttributes": EVERYTHING}}).encode()
 
