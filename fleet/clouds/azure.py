@@ -115,7 +115,7 @@ def resource_names(cluster: str) -> dict[str, str]:
         "cluster": bounded(cluster, 63),
         "dns_prefix": bounded(cluster, 54),
         "diagnostics": "audit-to-log-analytics",
-        "lock": "fleet-protect",
+        "protection": "fleet-protect",  # the deny-delete policy assignment
         "hub_identity": bounded(f"id-{cluster}-gitops", 128),
     }
 
@@ -155,7 +155,7 @@ PROTECTED_TYPES = (
 def deletion_protection_assignment(cluster: str) -> dict[str, Any]:
     """PolicyAssignment arguments that make a production cluster's resource group undeletable."""
     return {
-        "policy_assignment_name": "fleet-protect",
+        "policy_assignment_name": resource_names(cluster)["protection"],
         "display_name": f"fleet: production cluster {cluster} cannot be deleted",
         "description": f"fleet: production cluster {cluster}; lift protection with the region entry's "
                        "`decommission` before deleting it",
