@@ -22,7 +22,8 @@ class Problem:
             parts.append(self.document)
         if self.path:
             parts.append(self.path)
-        return ": ".join([*parts, self.message])
+        text = ": ".join([*parts, self.message])
+        return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
 class DeclarationError(Exception):
@@ -54,8 +55,14 @@ def field_path(location: Sequence[str | int]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{safe_key(part)}" if text else safe_key(part)
     return text
+
+
+def safe_key(key: object) -> str:
+    """A mapping key as it may appear in a message: itself when short and printable, else an excerpt."""
+    text = str(key)
+    return text if text.isprintable() and 0 < len(text) <= 63 else excerpt(text)
 
 
 EXCERPT_LIMIT = 40

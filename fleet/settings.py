@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from fleet.credentials import FIX as CREDENTIAL_FIX
-from fleet.problems import Problem, did_you_mean
+from fleet.problems import Problem, did_you_mean, safe_key
 from fleet.spec.load import problem_from_error
 from fleet.spec.models import DnsLabel, FleetRepository, RunnerCidr, _Model
 
@@ -120,7 +120,7 @@ def parse_settings(values: Mapping[str, Any], source: str) -> tuple[StackSetting
     """`values` maps un-namespaced keys (e.g. 'declarations') to decoded config values."""
     unknown = [k for k in values if k not in SETTING_KEYS]
     problems = [
-        Problem(source, "", f"config.{NAMESPACE}:{key}", f"unknown setting{did_you_mean(key, SETTING_KEYS)}; "
+        Problem(source, "", f"config.{NAMESPACE}:{safe_key(key)}", f"unknown setting{did_you_mean(key, SETTING_KEYS)}; "
                 f"expected one of "
                 f"{', '.join(SETTING_KEYS)}")
         for key in unknown

@@ -131,7 +131,7 @@ def problem_from_error(source: str, ident: str, model_class: type[BaseModel], er
         allowed = _allowed_fields(model_class, parent)
         hint = did_you_mean(name, allowed)
         expected = f"; expected one of {one_of(allowed)}" if allowed and not hint else ""
-        return Problem(source, ident, field_path(location), f"unknown field '{name}'{hint}{expected}")
+        return Problem(source, ident, field_path(location), f"unknown field {excerpt(name)}{hint}{expected}")
     if kind == "missing":
         return Problem(source, ident, field_path(location), "required field is missing")
     if kind == "literal_error":
