@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
 
-from fleet.problems import Problem, did_you_mean
+from fleet.problems import Problem, did_you_mean, excerpt
 from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
 from fleet.spec.load import Declaration, Located
@@ -338,7 +338,7 @@ def _template(name: str, located: Located, path: str, context: _Context) -> Loca
         listing = f"; known templates: {', '.join(known)}" if known and not hint else ""
         if not known:
             listing = "; no ClusterTemplate documents were loaded"
-        context.problem(located, path, f"unknown template '{name}'{hint}{listing}")
+        context.problem(located, path, f"unknown template {excerpt(name)}{hint}{listing}")
     return template
 
 
@@ -346,7 +346,7 @@ def _location(provider: str, region_name: str, location: str | None, located: Lo
               context: _Context) -> Location | None:
     if provider not in ("aws", "azure", "gcp"):
         context.problem(located, path.rsplit(".", 1)[0] + ".provider",
-                        f"unknown provider '{provider}'{did_you_mean(provider, ['aws', 'azure', 'gcp'])}; "
+                        f"unknown provider {excerpt(provider)}{did_you_mean(provider, ['aws', 'azure', 'gcp'])}; "
                         "expected 'aws', 'azure' or 'gcp'")
         return None
     found = resolve_location(provider, region_name, location)
@@ -357,7 +357,7 @@ def _location(provider: str, region_name: str, location: str | None, located: Lo
         known = locations_of(provider)
         context.problem(
             located, path,
-            f"'{wanted}' is not a {provider} region{did_you_mean(wanted, known)}; set location to one of "
+            f"{excerpt(wanted)} is not {_a(provider)} region{did_you_mean(wanted, known)}; set location to one of "
             f"{', '.join(known)} (or use an alias such as us-east, eu-west)",
         )
     return found
