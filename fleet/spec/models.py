@@ -104,6 +104,8 @@ def _not_default_route(value: str) -> str:
 
 
 def _version_text(value: object) -> object:
+    if isinstance(value, str) and len(value) > 32:
+        raise ValueError(f"{excerpt(value)} is not a Kubernetes version such as '1.34'")
     if isinstance(value, float | int) and not isinstance(value, bool):
         raise ValueError(f"the version must be text in quotes, e.g. version: \"1.30\"; a bare {value} is a number "
                          "(in a stack file Pulumi passes 1.30 to the program as 1.3)")
