@@ -111,7 +111,7 @@ def decode_config_value(raw: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason: the settings check refuses it
         return raw
 
 
