@@ -96,6 +96,14 @@ class Stack(Sequence["Resource"]):
         for resource in self._resources:
             self._by_type.setdefault(resource.type, []).append(resource)
 
+    @staticmethod
+    def from_synth(document: Mapping[str, Any]) -> Stack:
+        """The stack a `fleet synth` document (resources.json) recorded."""
+        entries = document.get("resources") or []
+        providers = {e["urn"]: e.get("inputs") or {} for e in entries
+                     if e["type"].startswith("pulumi:providers:")}
+        return Stack([Resource.from_synth(e, providers) for e in entries])
+
     def __getitem__(self, index):  # type: ignore[override]
         return self._resources[index]
 

@@ -561,10 +561,7 @@ def _output_violations(outputs: Any) -> list[Violation]:
 
 def check_synth(document: Mapping[str, Any]) -> list[Violation]:
     """Every resource rule on a `fleet synth` document (resources.json), outputs included."""
-    entries = document.get("resources") or []
-    providers = {e["urn"]: e.get("inputs") or {} for e in entries if e["type"].startswith("pulumi:providers:")}
-    resources = [Resource.from_synth(e, providers) for e in entries]
-    return check_resources(resources) + _output_violations(document.get("outputs"))
+    return check_resources(Stack.from_synth(document)) + _output_violations(document.get("outputs"))
 
 
 def synth_problems(document: Mapping[str, Any], source: str) -> list[Problem]:

@@ -17,7 +17,7 @@ import pytest
 
 from fleet.behaviour import aws as rules
 from fleet.plan import DECOMMISSION_TAG
-from fleet.recorded import Resource, Stack
+from fleet.recorded import Stack
 from fleet.rules import check_resources
 from fleet.synth.diff import diff_synth
 from tests.test_zero_touch import edited, stack_config, synth
@@ -30,10 +30,7 @@ Document = dict[str, Any]
 
 def violations(document: Document, rule_id: str) -> list[str]:
     rule = next(r for r in rules.RULES if r.id == rule_id)
-    entries = document["resources"]
-    providers = {e["urn"]: e.get("inputs") or {} for e in entries if e["type"].startswith("pulumi:providers:")}
-    stack = Stack([Resource.from_synth(e, providers) for e in entries])
-    return [v.message for v in check_resources(stack, [rule])]
+    return [v.message for v in check_resources(Stack.from_synth(document), [rule])]
 
 
 def reshaped(document: Document, change: Callable[[Document], None]) -> Document:

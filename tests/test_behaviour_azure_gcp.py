@@ -27,9 +27,7 @@ RULE_IDS = ("aks-pool-replaced-under-new-name", "gke-pool-replaced-under-new-nam
 
 
 def recorded(document: dict) -> Stack:
-    entries = document["resources"]
-    providers = {e["urn"]: e.get("inputs") or {} for e in entries if e["type"].startswith("pulumi:providers:")}
-    return Stack([Resource.from_synth(e, providers) for e in entries])
+    return Stack.from_synth(document)
 
 
 def messages(rule_id: str, stack: Stack) -> list[str]:

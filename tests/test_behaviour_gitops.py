@@ -21,7 +21,7 @@ from fleet.behaviour import kubernetes as k8s_behaviour
 from fleet.cli import main
 from fleet.gitops import argocd, flux
 from fleet.gitops.identity import FLEET_LABELS
-from fleet.recorded import Resource, Stack
+from fleet.recorded import Stack
 from fleet.settings import parse_settings
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import fakes, synthesize
@@ -33,9 +33,7 @@ OLD_LABELS = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-
 
 
 def recorded(document: dict) -> Stack:
-    entries = document["resources"]
-    providers = {e["urn"]: e.get("inputs") or {} for e in entries if e["type"].startswith("pulumi:providers:")}
-    return Stack([Resource.from_synth(e, providers) for e in entries])
+    return Stack.from_synth(document)
 
 
 def messages(rule_id: str, stack: Stack) -> list[str]:
