@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fleet.clouds import aks_system_pool, poolnames
-from fleet.clouds.azure_rbac import GATE_MARKER
+from fleet.clouds import poolnames
+from fleet.clouds.markers import GATE_MARKER, GUARD_MARKER
 from fleet.recorded import Resource, ResourceRule, Stack, of_type, text_value
 
 AGENT_POOL = "azure-native:containerservice:AgentPool"
@@ -132,9 +132,9 @@ def inline_system_pool_guarded(resource: Resource, stack: Sequence[Resource]) ->
     profiles = resource.inputs.get("agentPoolProfiles")
     if not isinstance(profiles, list) or not profiles or not isinstance(profiles[0], dict):
         return []
-    wanted = poolnames.canonical(aks_system_pool.create_only(profiles[0]))
+    wanted = poolnames.canonical(poolnames.inline_create_only(profiles[0]))
     guards = [g for g in (stack.by_urn(u) for u in stack.prerequisites(resource.urn))
-              if g is not None and g.type == DYNAMIC and g.inputs.get("guard") == aks_system_pool.GUARD_MARKER]
+              if g is not None and g.type == DYNAMIC and g.inputs.get("guard") == GUARD_MARKER]
     if any(poolnames.canonical(g.inputs.get("fields")) == wanted for g in guards):
         return []
     cluster = text_value(resource.inputs.get("resourceName")) or resource.name

@@ -24,13 +24,8 @@ import pulumi
 import pulumi.dynamic
 
 from fleet.clouds import poolnames
-
-GUARD_MARKER = "aks-inline-system-pool"
-
-
-def create_only(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The inline profile's create-only fields, canonical (engine names, ints for whole numbers)."""
-    return {path: poolnames.canonical(poolnames.field(profile, path)) for path in poolnames.AKS_CREATE_ONLY}
+from fleet.clouds.markers import GUARD_MARKER
+from fleet.clouds.poolnames import inline_create_only as create_only
 
 
 def refusal(cluster: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:

@@ -39,7 +39,8 @@ import pulumi
 import pulumi.dynamic
 import yaml
 
-GATE_MARKER = "azure-rbac-propagation"  # the `gate` input every propagation gate carries
+from fleet.clouds.markers import GATE_MARKER
+
 KUBERNETES_ACCESS = "kubernetes-access"
 ASSIGNMENT_AGE = "assignment-age"
 

@@ -111,3 +111,8 @@ def declared_pool(labels: Any) -> str | None:
 
 def gke_pool_name(name: str, args: Mapping[str, Any]) -> str:
     return f"{name}-{fields_digest(args, GKE_CREATE_ONLY, GKE_SUFFIX)}"
+
+
+def inline_create_only(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """An inline AKS profile's create-only fields, canonical (engine names, ints for whole numbers)."""
+    return {path: canonical(field(profile, path)) for path in AKS_CREATE_ONLY}
