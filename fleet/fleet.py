@@ -12,6 +12,10 @@ spoke, so a new region waits for nothing but its own chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 
 from fleet import clouds
@@ -43,27 +47,56 @@ class FleetMember(pulumi.ComponentResource):
         self.register_outputs({"name": plan.name, "endpoint": self.handle.endpoint})
 
 
+@dataclass(frozen=True)
+class HubSide:
+    """What spokes need of their hub: the hub member of this stack, or (in a shard stack) the hub
+    rebuilt from the environment stack's outputs (fleet.hubref.RemoteHub)."""
+
+    handle: ClusterHandle
+    bootstrap: Any  # has `ready` (and `source` for a Flux hub)
+    identity: HubIdentity | None
+    owner: pulumi.Resource
+
+
+# (hub plan, whether the hub has a cloud identity for same-cloud spokes) -> the hub seen from a shard
+RemoteHubs = Callable[[ClusterPlan, bool], HubSide]
+
+
 class Fleet(pulumi.ComponentResource):
-    """Every cluster of the plan, bootstrapped and registered with its hub."""
+    """Every cluster of the plan, bootstrapped and registered with its hub.
+
+    `clusters`: only these (the part of the plan this stack holds, fleet.shards); a spoke whose hub
+    is held by another stack registers through `remote_hub`."""
 
     def __init__(self, name: str, plan: FleetPlan, git_token: pulumi.Output[str] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, clusters: Collection[str] | None = None,
+                 remote_hub: RemoteHubs | None = None) -> None:
         # every resource below inherits the transformation (fleet/clouds/aliases.py says why)
         dropping_aliases = pulumi.ResourceOptions(transformations=[without_api_version_aliases])
         super().__init__("fleet:index:Fleet", name, None, pulumi.ResourceOptions.merge(opts, dropping_aliases))
         self.members: dict[str, FleetMember] = {}
+        self.hubs: dict[str, HubSide] = {}  # the hubs this stack declares
+        held = {c.name for c in plan.clusters} if clusters is None else set(clusters)
         child = pulumi.ResourceOptions(parent=self)
         for hub in plan.hubs:
-            spokes = plan.spokes_of(hub)
-            same_cloud = any(s.provider == hub.provider for s in spokes)
-            hub_member = FleetMember(hub, None, same_cloud, git_token, opts=child)
-            self.members[hub.name] = hub_member
-            registrar = HubRegistrar(hub, hub_member.handle, hub_member.bootstrap, hub_member.hub_identity,
-                                     parent=hub_member)
+            # from the whole plan, not this stack's part: the hub's identity never depends on the layout
+            same_cloud = any(s.provider == hub.provider for s in plan.spokes_of(hub))
+            spokes = [s for s in plan.spokes_of(hub) if s.name in held]
+            if hub.name in held:
+                hub_member = FleetMember(hub, None, same_cloud, git_token, opts=child)
+                self.members[hub.name] = hub_member
+                side = HubSide(hub_member.handle, hub_member.bootstrap, hub_member.hub_identity, hub_member)
+                self.hubs[hub.name] = side
+            elif spokes and remote_hub is not None:
+                side = remote_hub(hub, same_cloud)
+            else:
+                assert not spokes, f"spokes of {hub.name} without their hub and no remote hub"
+                continue
+            registrar = HubRegistrar(hub, side.handle, side.bootstrap, side.identity, parent=side.owner)
             for spoke in spokes:
-                member = FleetMember(spoke, hub_member.handle.egress_cidrs, False, git_token, opts=child)
+                member = FleetMember(spoke, side.handle.egress_cidrs, False, git_token, opts=child)
                 self.members[spoke.name] = member
                 registrar.register(spoke, member.handle, member.bootstrap, parent=member)
-        for lone in (c for c in plan.clusters if not c.is_hub and c.hub is None):
+        for lone in (c for c in plan.clusters if not c.is_hub and c.hub is None and c.name in held):
             self.members[lone.name] = FleetMember(lone, None, False, git_token, opts=child)
         self.register_outputs({"clusters": sorted(self.members)})

@@ -10,13 +10,26 @@ from pathlib import Path
 
 import pulumi
 
-from fleet.fleet import Fleet
+from fleet.fleet import Fleet, HubSide
+from fleet.hubref import (
+    GIT_TOKEN_OUTPUT,
+    HUB_KUBECONFIGS_OUTPUT,
+    HUBS_OUTPUT,
+    RemoteHub,
+    hub_outputs,
+    stack_reference_name,
+)
+from fleet.plan import ClusterPlan
+from fleet.problems import Problem
 from fleet.settings import NAMESPACE, SECRET_KEYS, SETTING_KEYS
-from fleet.stack import StackConfig, StackResult, decode_config_value, plan_stack
+from fleet.shards import HUB_SHARD, find_shard, plan_shards
+from fleet.stack import StackConfig, StackResult, decode_config_value, plan_stack, resolve_shard
 
 
-def config_from_pulumi() -> StackConfig:
-    """The fleet:* settings as the engine hands them to the program (secrets only as markers)."""
+def config_from_pulumi(project_dir: Path) -> tuple[StackConfig, list[Problem]]:
+    """The fleet:* settings as the engine hands them to the program (secrets only as markers).
+    In a shard's stack: its environment's settings, read from the environment's stack file (the
+    shard's own holds only whose shard it is); the secrets arrive through the stack reference."""
     config = pulumi.Config(NAMESPACE)
     values = {}
     for key in SETTING_KEYS:
@@ -31,24 +44,67 @@ def config_from_pulumi() -> StackConfig:
     if gcp_project:
         values["gcp:project"] = gcp_project
     stack = pulumi.get_stack()
-    return StackConfig(stack, f"Pulumi.{stack}.yaml", values)
+    own = StackConfig(stack, f"Pulumi.{stack}.yaml", values)
+    return resolve_shard(own, project_dir) if f"{NAMESPACE}:shardOf" in values else (own, [])
 
 
 def main(project_dir: Path) -> StackResult:
     # The SDKs allocate thousands of objects per resource; with the default thresholds the cyclic
     # collector rescans the growing heap again and again (half the CPU). Collect less, as mypy does.
     gc.set_threshold(200_000, 30, 30)
-    result = plan_stack(config_from_pulumi(), project_dir)
-    if result.problems:
+    config, problems = config_from_pulumi(project_dir)
+    result = plan_stack(config, project_dir) if not problems else None
+    problems = problems or (result.problems if result else [])
+    if problems or result is None:
         # RunError stops the update with these lines and no traceback; nothing was declared yet.
         raise pulumi.RunError(
-            f"{len(result.problems)} problem(s) in the fleet declaration:\n"
-            + "\n".join(str(p) for p in result.problems)
+            f"{len(problems)} problem(s) in the fleet declaration:\n" + "\n".join(str(p) for p in problems)
         )
-    git_token = pulumi.Config(NAMESPACE).get_secret("gitToken")
-    fleet = Fleet(pulumi.get_project(), result.plan, git_token=git_token)
+    if config.shard is not None:
+        fleet = _shard_fleet(config, result)
+    else:
+        sharded = result.settings.sharding == "region"
+        hub_shard = find_shard(plan_shards(result.plan, config.stack), HUB_SHARD)
+        held = hub_shard.clusters if sharded and hub_shard else None
+        git_token = pulumi.Config(NAMESPACE).get_secret("gitToken")
+        fleet = Fleet(pulumi.get_project(), result.plan, git_token=git_token, clusters=held)
+        if sharded:
+            export_hub_outputs(fleet, git_token)
     export_outputs(fleet)
     return result
+
+
+def _shard_fleet(config: StackConfig, result: StackResult) -> Fleet:
+    """A shard stack: its region's clusters, registered on hubs the environment's stack holds."""
+    assert config.shard is not None
+    shard = find_shard(plan_shards(result.plan, config.stack, {config.shard}), config.shard)
+    assert shard is not None
+    references: list[pulumi.StackReference] = []
+
+    def reference() -> pulumi.StackReference:
+        if not references:  # one reference, made only when needed (a retired shard reads nothing)
+            references.append(pulumi.StackReference(f"{config.stack}-environment",
+                                                    stack_name=stack_reference_name(config.stack)))
+        return references[0]
+
+    def remote_hub(hub: ClusterPlan, has_identity: bool) -> HubSide:
+        remote = RemoteHub(hub, reference(), has_identity)
+        return HubSide(remote.handle, remote, remote.identity, remote)
+
+    git_token = None
+    if result.settings.git_token is not None and shard.clusters:
+        git_token = pulumi.Output.secret(reference().require_output(GIT_TOKEN_OUTPUT))
+    return Fleet(pulumi.get_project(), result.plan, git_token=git_token, clusters=shard.clusters,
+                 remote_hub=remote_hub)
+
+
+def export_hub_outputs(fleet: Fleet, git_token: pulumi.Output[str] | None) -> None:
+    """What the shard stacks read through their stack reference (fleet.hubref): secrets as secrets."""
+    hubs = sorted(fleet.hubs.items())
+    pulumi.export(HUBS_OUTPUT, {name: hub_outputs(side.handle, side.identity) for name, side in hubs})
+    pulumi.export(HUB_KUBECONFIGS_OUTPUT, pulumi.Output.secret({name: side.handle.kubeconfig for name, side in hubs}))
+    if git_token is not None:
+        pulumi.export(GIT_TOKEN_OUTPUT, pulumi.Output.secret(git_token))
 
 
 def export_outputs(fleet: Fleet) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -99,6 +99,13 @@ class StackSettings(_Model):
     flux: FluxSettings = Field(default_factory=FluxSettings, description="Flux versions.")
     argocd: ArgoCDSettings = Field(default_factory=ArgoCDSettings, description="Argo CD versions.")
     gcp_project: str | None = Field(None, description="GCP project for GKE clusters (else gcp:project).")
+    sharding: Literal["none", "region"] = Field(
+        "none", description="none: one stack holds the environment. region: this stack holds the hubs and what "
+        "is shared, each region entry gets a stack `<stack>.<region>` (`fleet shards`, docs/shards.md).")
+    shard_of: str | None = Field(
+        None, description="Only in a shard's stack file (written by `fleet shards`): the environment's stack, "
+        "whose declaration, settings and outputs the shard reads.")
+    shard: str | None = Field(None, description="Only in a shard's stack file: the region entry this stack holds.")
     protect: bool | None = Field(
         None, description="Force Pulumi protect on/off; by default production clusters are protected."
     )

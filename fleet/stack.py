@@ -17,6 +17,7 @@ from fleet.problems import Problem, excerpt
 from fleet.project import display_path, from_command_line, is_inside
 from fleet.safeyaml import LoadError, load_yaml
 from fleet.settings import NAMESPACE, SECRET_PLACEHOLDER, StackSettings, parse_settings
+from fleet.shards import HUB_SHARD, SHARD_KEY, SHARD_OF_KEY, shard_problems, shard_stack
 from fleet.spec.load import Declaration, RawDocument, parse_documents, read_files
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # where fleet is installed; see fleet.project
@@ -37,6 +38,15 @@ class StackConfig:
     values: Mapping[str, Any]
     secret_keys: frozenset[str] = frozenset()
     replaced: tuple[str, ...] = ()  # the stack's own fleet:declarations, replaced by -f
+    shard: str | None = None  # this is the environment `stack` as seen from its shard `shard` (fleet.shards)
+
+    @property
+    def pulumi_stack(self) -> str:
+        """The stack the program runs in: the environment's, or the shard's `<stack>.<shard>`."""
+        return shard_stack(self.stack, self.shard) if self.shard else self.stack
+
+    def of_shard(self, shard: str | None) -> StackConfig:
+        return StackConfig(self.stack, self.source, self.values, self.secret_keys, self.replaced, shard)
 
     def with_declaration_files(self, files: Sequence[str]) -> StackConfig:
         """The -f override: declarations come from these files only (relative to where the user
@@ -47,7 +57,7 @@ class StackConfig:
         values[f"{NAMESPACE}:declarations"] = paths
         own = self.values.get(f"{NAMESPACE}:declarations")
         replaced = tuple(str(p) for p in own) if isinstance(own, list) else ()
-        return StackConfig(self.stack, self.source, values, self.secret_keys, replaced=replaced)
+        return StackConfig(self.stack, self.source, values, self.secret_keys, replaced=replaced, shard=self.shard)
 
     def fleet_values(self) -> dict[str, Any]:
         prefix = f"{NAMESPACE}:"
@@ -67,7 +77,36 @@ class StackResult:
 def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Problem]]:
     """Pulumi.<stack>.yaml, decoded offline through the loading layer (fleet.safeyaml). `secure:`
     values are not decrypted: they become a placeholder marked secret, which is all the offline
-    commands need to know."""
+    commands need to know. A shard's stack file (fleet:shardOf) reads as its environment's
+    configuration seen from that shard (StackConfig.shard)."""
+    own, problems = _read_one_stack_file(project_dir, stack)
+    if problems or SHARD_OF_KEY not in own.values:
+        return own, problems
+    return resolve_shard(own, project_dir)
+
+
+def resolve_shard(own: StackConfig, project_dir: Path) -> tuple[StackConfig, list[Problem]]:
+    """A shard stack's own config (fleet:shardOf, fleet:shard) -> its environment's config, seen from
+    the shard: the declaration, settings and secrets are the environment's (set once, there)."""
+    environment, shard = own.values.get(SHARD_OF_KEY), own.values.get(SHARD_KEY)
+    where = f"config.{SHARD_OF_KEY}"
+    if not isinstance(environment, str) or not isinstance(shard, str) or not shard or shard == HUB_SHARD:
+        return own, [Problem(own.source, "", where, f"a shard stack names its environment ({SHARD_OF_KEY}) and "
+                             f"its region entry ({SHARD_KEY}) as text; rewrite it with `fleet shards`")]
+    if shard_stack(environment, shard) != own.stack:
+        return own, [Problem(own.source, "", where, f"stack '{excerpt(own.stack)}' says it is shard "
+                             f"{excerpt(shard)} of {excerpt(environment)}, whose stack is "
+                             f"'{shard_stack(environment, shard)}'; rewrite it with `fleet shards`")]
+    config, problems = _read_one_stack_file(project_dir, environment)
+    if problems:
+        return own, problems
+    if config.values.get(f"{NAMESPACE}:sharding") != "region":
+        return own, [Problem(own.source, "", where, f"its environment {config.source} does not set "
+                             f"{NAMESPACE}:sharding: region; set it there, or remove this shard stack")]
+    return config.of_shard(shard), []
+
+
+def _read_one_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Problem]]:
     path = project_dir / f"Pulumi.{stack}.yaml"
     source = display_path(path)
     empty = StackConfig(stack, source, {})
@@ -149,8 +188,10 @@ def load_declaration(config: StackConfig, settings: StackSettings,
     return declaration, problems + trouble + parse_problems
 
 
-def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None) -> StackResult:
-    """Settings -> documents -> plan -> guardrails; every problem found on the way, together."""
+def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None,
+               running: Mapping[str, str] | None = None) -> StackResult:
+    """Settings -> documents -> plan -> guardrails; every problem found on the way, together.
+    `running`: cluster -> Kubernetes minor it runs (fleet.plan.expand); warnings ride on the plan."""
     from fleet import rules  # guardrails reuse the plan; imported here to keep start-up lean
 
     settings, problems = parse_settings(config.fleet_values(), config.source)
@@ -161,11 +202,12 @@ def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date
     problems += load_problems
     if problems:
         return StackResult(FleetPlan(()), settings, problems)
-    plan, plan_problems = expand(declaration, settings, config.stack, today)
+    plan, plan_problems = expand(declaration, settings, config.stack, today, running)
     if plan_problems:
         replaced = _replaced_templates(config, project_dir)
         return StackResult(plan, settings, [_explain_override(p, replaced) for p in plan_problems])
-    return StackResult(plan, settings, rules.check_plan(plan, declaration))
+    sharding = shard_problems(plan, config.source) if settings.sharding == "region" else []
+    return StackResult(plan, settings, sharding + rules.check_plan(plan, declaration))
 
 
 def _replaced_templates(config: StackConfig, project_dir: Path) -> dict[str, str]:

@@ -19,8 +19,9 @@ if TYPE_CHECKING:  # at run time: __getattr__ below, loaded by synthesize()
 
     from fleet.rules import synth_problems
     from fleet.stack import StackConfig, StackResult, plan_stack
-    from fleet.synth.engine import Recording, collector_paused, run_program
+    from fleet.synth.engine import Recording, UnknownStackError, collector_paused, run_program
     from fleet.synth.output import OutDirError, check_out_dir, synth_document, write_synth
+    from fleet.synth.shards import ShardError, run_sharded
 
 _LAZY = {
     "pulumi": ("pulumi", ""),
@@ -28,6 +29,9 @@ _LAZY = {
     "plan_stack": ("fleet.stack", "plan_stack"),
     "collector_paused": ("fleet.synth.engine", "collector_paused"),
     "run_program": ("fleet.synth.engine", "run_program"),
+    "UnknownStackError": ("fleet.synth.engine", "UnknownStackError"),
+    "run_sharded": ("fleet.synth.shards", "run_sharded"),
+    "ShardError": ("fleet.synth.shards", "ShardError"),
     "OutDirError": ("fleet.synth.output", "OutDirError"),
     "check_out_dir": ("fleet.synth.output", "check_out_dir"),
     "synth_document": ("fleet.synth.output", "synth_document"),
@@ -63,28 +67,41 @@ class SynthResult:
 
 
 def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = None,
-               show_secrets: bool = False) -> SynthResult:
+               show_secrets: bool = False, shard: str | None = None, jobs: int = 1) -> SynthResult:
     """Validate first (nothing runs on an invalid declaration), then run `__main__.py`, record, and
-    judge what it declared with the resource guardrails (the functions the policy pack runs)."""
+    judge what it declared with the resource guardrails (the functions the policy pack runs).
+
+    A sharded environment (fleet:sharding: region) runs its own stack, then each shard's against the
+    environment's synthesised outputs, all into one document (each resource naming its stack), or
+    only `shard` (`jobs`: shards synthesised at once, in separate processes)."""
     _load()
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
+    shard = shard or config.shard
+    sharded = stack.settings.sharding == "region"
+    if shard is not None and not sharded:
+        return SynthResult(stack, None, f"--shard {shard}: stack {config.stack} is not sharded (set "
+                                        f"fleet:sharding: region in {config.source}; `fleet shards` lists shards)")
     if out_dir is not None:
         try:  # refused before the program runs: a user's files are never overwritten or deleted
             check_out_dir(out_dir)
         except OutDirError as error:
             return SynthResult(stack, None, str(error))
     with collector_paused():
+        plan = stack.plan
         try:
-            recording = run_program(project_dir, config)
-        except pulumi.RunError as error:
+            if sharded:
+                recording, plan = run_sharded(project_dir, config.of_shard(None), plan, shard, jobs)
+            else:
+                recording = run_program(project_dir, config)
+        except (pulumi.RunError, UnknownStackError, ShardError) as error:
             return SynthResult(stack, None, str(error))
-        document = synth_document(recording, stack.plan)
+        document = synth_document(recording, plan)
         source = str(out_dir / "resources.json") if out_dir else f"synth of stack {config.stack}"
         guardrails = synth_problems(document, source)
         if out_dir is not None:
-            revealed = synth_document(recording, stack.plan, show_secrets=True) if show_secrets else document
+            revealed = synth_document(recording, plan, show_secrets=True) if show_secrets else document
             try:
                 write_synth(recording, revealed, out_dir, show_secrets)
             except OutDirError as error:  # the folder changed while the program ran

@@ -25,6 +25,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from fleet.shards import shard_stack_config
 from fleet.stack import StackConfig
 from fleet.synth.fakes import fake_invoke, fake_resource
 
@@ -48,6 +49,7 @@ class Record:
     custom: bool
     inputs: Any  # wire-format value, secrets still marked
     options: dict[str, Any] = field(default_factory=dict)
+    stack: str | None = None  # set when one synth holds several stacks (shards)
 
 
 @dataclass
@@ -58,10 +60,20 @@ class Recording:
     outputs: Any
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+ORGANIZATION = "organization"  # what self-managed backends call every stack's organization
+
+
 class FakeCloud(pulumi.runtime.Mocks):
-    """Answers for the mock engine: realistic outputs per type (fleet.synth.fakes)."""
+    """Answers for the mock engine: realistic outputs per type (fleet.synth.fakes), and the outputs
+    of other stacks synthesised earlier for a StackReference (`stacks`: qualified name -> outputs)."""
+
+    def __init__(self, stacks: dict[str, Any] | None = None) -> None:
+        self.stacks = stacks or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == STACK_REFERENCE:
+            return stack_reference(self.stacks, args.inputs.get("name") or args.name)
         return fake_resource(args.typ, args.name, dict(args.inputs))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
@@ -78,6 +90,41 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(_record(request, response.urn))
         return response
+
+    def ReadResource(self, request):  # noqa: N802 (gRPC method name)
+        """A read (a StackReference): recorded with the id it reads, so a synth shows what it reads."""
+        response = super().ReadResource(request)
+        self.records.append(Record(
+            urn=response.urn, type=request.type, name=request.name, parent=request.parent or None,
+            provider=None, dependencies=sorted(set(request.dependencies)), protect=False, custom=True,
+            inputs={"name": request.id}, options={"read": request.id}))
+        return response
+
+
+class UnknownStackError(Exception):
+    """A StackReference to a stack that was not synthesised (the engine: the stack does not exist)."""
+
+
+def stack_reference(stacks: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """What the engine answers for `pulumi.StackReference(name)`: the stack's outputs, a secret output
+    still secret, and the names of the outputs holding secrets (pulumi/pulumi
+    pkg/resource/deploy/providers/reference.go: outputs + secretOutputNames)."""
+    if name not in stacks:
+        raise UnknownStackError(f"unknown stack {name!r} (synthesised: {', '.join(sorted(stacks)) or 'none'})")
+    outputs = stacks[name] or {}
+    return name, {"name": name, "outputs": {k: _revived(v) for k, v in outputs.items()},
+                  "secretOutputNames": sorted(k for k, v in outputs.items() if holds_secret(v))}
+
+
+def _revived(value: Any) -> Any:
+    """Wire format (a recording's outputs) -> values, a secret as a secret Output."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return pulumi.Output.secret(_revived(value.get("value")))
+        return {k: _revived(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revived(v) for v in value]
+    return value
 
 
 def _record(request, urn: str) -> Record:
@@ -109,17 +156,31 @@ def config_strings(config: StackConfig) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.values.items()}
 
 
-def run_program(project_dir: Path, config: StackConfig, project: str = "fleet") -> Recording:
-    """Run `project_dir/__main__.py` for `config.stack` under the mock engine.
+def run_program(project_dir: Path, config: StackConfig, project: str = "fleet",
+                stacks: dict[str, Any] | None = None) -> Recording:
+    """Run `project_dir/__main__.py` for `config.pulumi_stack` under the mock engine. A shard runs
+    with its own stack file's settings (fleet.shards.shard_stack_config), as under `pulumi up`;
+    `stacks`: outputs of stacks synthesised before, for its StackReference.
 
     Raises whatever the program raises (pulumi.RunError for an invalid declaration)."""
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config_strings(config), sorted(config.secret_keys))
-    monitor = RecordingMonitor(FakeCloud())
-    pulumi.runtime.set_mocks(FakeCloud(), project=project, stack=config.stack, preview=False, monitor=monitor)
+    values, secret_keys = _stack_values(config)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()},
+                                  secret_keys)
+    cloud = FakeCloud(stacks)
+    monitor = RecordingMonitor(cloud)
+    stack = config.pulumi_stack
+    pulumi.runtime.set_mocks(cloud, project=project, stack=stack, preview=False, monitor=monitor,
+                             organization=ORGANIZATION)
     program = str(project_dir / "__main__.py")
     _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
-    return Recording(project, config.stack, monitor.records, _stack_outputs())
+    return Recording(project, stack, monitor.records, _stack_outputs())
+
+
+def _stack_values(config: StackConfig) -> tuple[dict[str, Any], list[str]]:
+    if config.shard is None:
+        return dict(config.values), sorted(config.secret_keys)
+    return shard_stack_config(config.stack, config.shard, config.values), []
 
 
 def _stack_outputs() -> Any:

@@ -55,6 +55,8 @@ def resource_entry(record: Record, show_secrets: bool) -> dict[str, Any]:
     }
     if record.options:
         entry["options"] = record.options
+    if record.stack is not None:  # a sharded environment: the stack that holds it
+        entry["stack"] = record.stack
     return entry
 
 

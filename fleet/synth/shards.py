@@ -1,0 +1,97 @@
+"""Synthesise a sharded environment offline: the environment's stack first, then each shard's
+program against the environment's synthesised outputs, as a StackReference returns them under
+`pulumi up` (fleet.synth.engine.stack_reference). Shards run in separate processes when asked
+(`jobs`): each is a program run of its own, so a big fleet uses every core and each process holds
+one shard's heap only."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fleet.plan import FleetPlan
+from fleet.shards import HUB_SHARD, Shard, find_shard, plan_shards
+from fleet.stack import StackConfig
+from fleet.synth.engine import ORGANIZATION, Recording, run_program
+
+
+class ShardError(Exception):
+    """A shard that cannot be synthesised as asked (an unknown name); one line."""
+
+
+def reference_name(project: str, environment_stack: str) -> str:
+    return f"{ORGANIZATION}/{project}/{environment_stack}"
+
+
+def _tagged(recording: Recording) -> list[Any]:
+    return [replace(r, stack=recording.stack) for r in recording.records]
+
+
+def _run_shard(project_dir: Path, config: StackConfig, stacks: dict[str, Any]) -> Recording:
+    return run_program(project_dir, config, stacks=stacks)
+
+
+def _run_shard_measured(project_dir: Path, config: StackConfig, stacks: dict[str, Any]) -> tuple[Recording, int]:
+    """In a worker process: the recording and the process's peak memory (KiB, ru_maxrss)."""
+    import resource
+
+    recording = _run_shard(project_dir, config, stacks)
+    return recording, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_sharded(project_dir: Path, config: StackConfig, plan: FleetPlan, only: str | None = None,
+                jobs: int = 1, peaks: list[int] | None = None) -> tuple[Recording, FleetPlan]:
+    """The environment's recording, then its shards'; one shard (`only`) or all, merged. The plan
+    returned holds the clusters the recording holds. `peaks`: filled with each shard process's peak
+    memory when jobs > 1."""
+    shards = plan_shards(plan, config.stack)
+    wanted = _wanted(shards, only)
+    environment = run_program(project_dir, config)
+    if wanted is not None and wanted.is_hub:
+        return _with_stack(environment), _part(plan, wanted.clusters)
+    stacks = {reference_name(environment.project, config.stack): environment.outputs}
+    regions = [s for s in shards if not s.is_hub and (wanted is None or s.name == wanted.name)]
+    recordings = _run_all(project_dir, [config.of_shard(s.name) for s in regions], stacks, jobs, peaks)
+    if wanted is not None:
+        return _with_stack(recordings[0]), _part(plan, wanted.clusters)
+    records = _tagged(environment) + [r for recording in recordings for r in _tagged(recording)]
+    return Recording(environment.project, environment.stack, records, environment.outputs), plan
+
+
+def _wanted(shards: list[Shard], only: str | None) -> Shard | None:
+    if only is None:
+        return None
+    found = find_shard(shards, only)
+    if found is None:
+        names = ", ".join(s.name for s in shards)
+        raise ShardError(f"--shard {only}: no such shard (shards: {names}; `{HUB_SHARD}` is the environment's "
+                         "own stack)")
+    return found
+
+
+def _with_stack(recording: Recording) -> Recording:
+    return Recording(recording.project, recording.stack, _tagged(recording), recording.outputs)
+
+
+def _part(plan: FleetPlan, clusters: tuple[str, ...]) -> FleetPlan:
+    return FleetPlan(tuple(c for c in plan.clusters if c.name in clusters))
+
+
+def _run_all(project_dir: Path, configs: list[StackConfig], stacks: dict[str, Any], jobs: int,
+             peaks: list[int] | None) -> list[Recording]:
+    if jobs <= 1 or len(configs) <= 1:
+        return [_run_shard(project_dir, c, stacks) for c in configs]
+    # fork: a worker starts with the SDK and planner imported; one task per worker keeps each
+    # process to one shard's heap (its peak is that shard's, whatever the fleet's size)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(configs)), mp_context=context,
+                             max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_run_shard_measured, project_dir, c, stacks) for c in configs]
+        results = [f.result() for f in futures]
+    if peaks is not None:
+        peaks += [peak for _, peak in results]
+    return [recording for recording, _ in results]
