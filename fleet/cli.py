@@ -83,10 +83,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                            "`pulumi stack init <name>`")
     problems: list[Problem] = []
     summaries = []
+    today = _as_of(args.as_of, "validate") if args.as_of else None
     for stack in stacks:
         config, trouble = _config(project_dir, stack, args.file)
-        result = plan_stack(config, project_dir) if not trouble else None
+        running = _running_from_base(args.base, stack, today) if args.base and not trouble else None
+        result = plan_stack(config, project_dir, today, running) if not trouble else None
         problems += trouble + (result.problems if result else [])
+        _print_warnings(result.plan.warnings if result else ())
         if result and not result.problems:
             if args.deep:
                 problems += _deep_problems(project_dir, config)
@@ -96,6 +99,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for line in summaries:
         print(f"valid: {line}")
     return EXIT_OK
+
+
+def _print_warnings(warnings: Sequence[Problem]) -> None:
+    """Warnings go to stderr and never change the exit code (stdout stays the command's answer)."""
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+
+
+def _running_from_base(base: str, stack: str, today: date | None) -> dict[str, str]:
+    """What each cluster runs: the effective versions of the same stack planned from `base`, the
+    checkout a pull request merges into (fleet.spec.versions.judge). A stack the base does not
+    have, or cannot plan, runs nothing: every cluster of the head is judged as new."""
+    from fleet.stack import plan_stack, read_stack_file
+
+    base_dir = Path(base).expanduser()
+    if not (base_dir / "Pulumi.yaml").is_file():
+        raise CommandError(f"fleet: --base {excerpt(base)}: not a fleet project (no Pulumi.yaml); give the "
+                           "checkout of the base branch, e.g. a `git worktree add` of it")
+    if not (base_dir / f"Pulumi.{stack}.yaml").is_file():
+        return {}
+    config, trouble = read_stack_file(base_dir, stack)
+    result = None if trouble else plan_stack(config, base_dir, today)
+    if result is None or result.problems:
+        print(f"note: stack {stack} cannot be planned on the base {base}; every cluster counts as new",
+              file=sys.stderr)
+        return {}
+    return {c.name: c.kubernetes_version for c in result.plan.clusters}
 
 
 def _deep_problems(project_dir: Path, config: StackConfig) -> list[Problem]:
@@ -120,7 +150,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config, trouble = _config(project_dir, args.stack, args.file)
     if trouble:
         return _report(trouble)
-    result = plan_stack(config, project_dir)
+    today = _as_of(args.as_of, "plan") if args.as_of else None
+    running = _running_from_base(args.base, args.stack, today) if args.base else None
+    result = plan_stack(config, project_dir, today, running)
+    _print_warnings(result.plan.warnings)
     if result.problems:
         return _report(result.problems)
     if args.json:
@@ -141,6 +174,7 @@ def _plan_row(cluster: ClusterPlan) -> dict:
         "network": cluster.network.block, "endpoint": cluster.endpoint.mode, "protect": cluster.protect,
         "nodePools": _pool_texts(cluster),
         "labels": dict(cluster.labels),
+        **({"wave": cluster.wave, "template": cluster.template} if cluster.wave is not None else {}),
     }
 
 
@@ -379,18 +413,18 @@ def _write_private(path: Path, body: str) -> None:
 def cmd_versions(args: argparse.Namespace) -> int:
     from fleet import docs
 
-    table = docs.versions_table(_as_of(args.as_of) if args.as_of else None)
+    table = docs.versions_table(_as_of(args.as_of, "versions") if args.as_of else None)
     if args.update:
         return _update_versions(Path(args.update), table)
     print(table if args.markdown else _plain_table(table), end="")
     return EXIT_OK
 
 
-def _as_of(text: str) -> date:
+def _as_of(text: str, command: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"fleet versions: --as-of {excerpt(text)}: expected a day as YYYY-MM-DD") from None
+        raise CommandError(f"fleet {command}: --as-of {excerpt(text)}: expected a day as YYYY-MM-DD") from None
 
 
 def _plain_table(markdown: str) -> str:
@@ -434,6 +468,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INVALID)
 
 
+def _calendar_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--as-of", metavar="YYYY-MM-DD",
+                         help="judge the Kubernetes support calendar at this day (default: today)")
+    command.add_argument("--base", metavar="DIR",
+                         help="checkout of the base branch: its clusters' versions are what runs, so only a "
+                              "version the head introduces can be refused by the calendar (the PR check)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fleet", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -450,11 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_inputs(validate, None)
     validate.add_argument("--deep", action="store_true",
                           help="also run the program offline and apply the resource guardrails (as synth does)")
+    _calendar_options(validate)
     validate.set_defaults(run=cmd_validate)
 
     plan = commands.add_parser("plan", help="the fleet, offline, a few lines per cluster")
     with_inputs(plan, "prod")
     plan.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _calendar_options(plan)
     plan.set_defaults(run=cmd_plan)
 
     synth = commands.add_parser("synth", help="run the program under the mock engine and write its output")

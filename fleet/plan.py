@@ -14,11 +14,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 
-from fleet.problems import Problem, did_you_mean, excerpt
+from fleet import rollout as rollouts
+from fleet.problems import WARNING, Problem, did_you_mean, excerpt
 from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
 from fleet.spec.load import Declaration, Located
@@ -148,6 +149,8 @@ class ClusterPlan:
     admins: tuple[str, ...] = ()  # this cloud's admin principals (ARNs / Entra group ids / IAM members)
     project: str | None = None  # GCP project id for gcp clusters (None: the gcp:project config)
     deployer: str | None = None  # this cloud's deploying principal (fleet:deployer), None: unset
+    extended_support: bool = False  # EKS upgrade policy EXTENDED / AKS LTS (fleet:versionPolicy)
+    wave: str | None = None  # the rollout wave of the cluster, when its ClusterSet declares a rollout
 
     @property
     def is_hub(self) -> bool:
@@ -166,6 +169,7 @@ class ClusterPlan:
 @dataclass(frozen=True)
 class FleetPlan:
     clusters: tuple[ClusterPlan, ...]
+    warnings: tuple[Problem, ...] = ()  # printed, never stopping anything (fleet.spec.versions.judge)
 
     @property
     def hubs(self) -> tuple[ClusterPlan, ...]:
@@ -187,23 +191,29 @@ class _Context:
     stack: str
     today: date
     templates: Mapping[str, Located]
+    running: Mapping[str, str] | None = None  # cluster -> minor it runs; None: the declaration is what runs
     problems: list[Problem] = field(default_factory=list)
-    template_users: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
+    template_users: dict[tuple[str, str, str, str, str], list[str]] = field(default_factory=dict)
 
     def problem(self, where: Located, path: str, message: str) -> None:
         self.problems.append(Problem(where.source, where.ident, path, message))
 
-    def template_problem(self, template: Located, path: str, message: str, user: str) -> None:
+    def template_problem(self, template: Located, path: str, message: str, user: str,
+                         severity: str = "error") -> None:
         """A template problem is reported once, naming every entry that uses the template."""
-        users = self.template_users.setdefault((template.source, template.ident, path, message), [])
+        users = self.template_users.setdefault((template.source, template.ident, path, message, severity), [])
         if user not in users:
             users.append(user)
 
+    def _template_problems(self, severity: str) -> list[Problem]:
+        return [Problem(source, ident, path, f"{message} (used by {', '.join(users)})", kind)
+                for (source, ident, path, message, kind), users in self.template_users.items() if kind == severity]
+
     def all_problems(self) -> list[Problem]:
-        return self.problems + [
-            Problem(source, ident, path, f"{message} (used by {', '.join(users)})")
-            for (source, ident, path, message), users in self.template_users.items()
-        ]
+        return self.problems + self._template_problems("error")
+
+    def all_warnings(self) -> list[Problem]:
+        return self._template_problems(WARNING)
 
 
 @dataclass(frozen=True)
@@ -221,12 +231,17 @@ class _Member:
     block: ipaddress.IPv4Network
     where: str  # field path of the declaring entry, for messages
     decommissioning: bool = False
+    wave: str | None = None
 
 
 def expand(declaration: Declaration, settings: StackSettings, stack: str,
-           today: date | None = None) -> tuple[FleetPlan, list[Problem]]:
-    """All clusters of all ClusterSets, or the problems that stop us (all of them)."""
-    context = _Context(settings, stack, today or date.today(), declaration.templates)
+           today: date | None = None, running: Mapping[str, str] | None = None) -> tuple[FleetPlan, list[Problem]]:
+    """All clusters of all ClusterSets, or the problems that stop us (all of them).
+
+    `running` maps each cluster that exists to the Kubernetes minor it runs (from the base of a
+    pull request); a cluster missing from it is new. None: the declaration is taken as what runs
+    (`pulumi up` deploys what a reviewed pull request merged), so no date alone refuses it."""
+    context = _Context(settings, stack, today or date.today(), declaration.templates, running)
     if not declaration.cluster_sets:
         context.problems.append(Problem("", "", "", "no ClusterSet document found in the declaration"))
     clusters: list[ClusterPlan] = []
@@ -236,7 +251,8 @@ def expand(declaration: Declaration, settings: StackSettings, stack: str,
     problems = context.all_problems()
     if problems:
         return FleetPlan(()), sorted(set(problems))
-    return FleetPlan(tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))), []
+    ordered = tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))
+    return FleetPlan(ordered, tuple(sorted(set(context.all_warnings())))), []
 
 
 def _unique_sets(cluster_sets: Sequence[Located], context: _Context) -> list[Located]:
@@ -256,7 +272,7 @@ def _unique_sets(cluster_sets: Sequence[Located], context: _Context) -> list[Loc
 def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
     cluster_set = located.model
     assert isinstance(cluster_set, ClusterSet)
-    members = _hub_member(located, context) + _spoke_members(located, context)
+    members = _rolled_out(_hub_member(located, context) + _spoke_members(located, context), located, context)
     if cluster_set.spec.repository is None and context.settings.repository is None:
         context.problem(located, "spec.repository",
                         "no fleet repository: set spec.repository.url here or fleet:repository in the stack")
@@ -272,6 +288,33 @@ def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
         if plan is not None:
             plans.append(plan)
     return plans
+
+
+def _rolled_out(members: list[_Member], located: Located, context: _Context) -> list[_Member]:
+    """Members with their rollout wave, those of reached waves on the new revision (fleet.rollout)."""
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    rollout = cluster_set.spec.rollout
+    if rollout is None:
+        return members
+    new = _template(rollout.to, located, "spec.rollout.to", context)
+    _template(rollout.from_, located, "spec.rollout.from", context)
+    candidates = [rollouts.Candidate(m.name, m.region, m.index, m.role, m.provider, m.labels,
+                                     m.template.model.metadata.name) for m in members]
+    plans, problems = rollouts.waves(rollout, candidates)
+    for problem in problems:
+        context.problem(located, problem.path, problem.message)
+    if new is None or problems:
+        return members
+    result = []
+    for member in members:
+        index = rollouts.wave_index_of(plans, member.name)
+        if index is None:
+            result.append(member)
+            continue
+        template = new if index < rollout.reached else member.template
+        result.append(replace(member, template=template, wave=plans[index].name))
+    return result
 
 
 def _hub_member(located: Located, context: _Context) -> list[_Member]:
@@ -519,6 +562,8 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         admins=tuple(getattr(context.settings.admins, member.provider)),
         project=context.settings.gcp_project if member.provider == "gcp" else None,
         deployer=getattr(context.settings.deployer, member.provider, None),
+        extended_support=_extended_support(member, environment, context.settings),
+        wave=member.wave,
     )
 
 
@@ -528,10 +573,14 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
     tpl = member.template
     user = f"{located.ident} {member.where}"
     ok = True
-    message = versions.check_version(member.provider, spec.version, context.today)
-    if message:
-        context.template_problem(tpl, "spec.version", message, user)
-        ok = False
+    verdict = versions.judge(member.provider, spec.version, context.today,
+                             versions.VersionPolicy(_extended_support(member, environment, context.settings),
+                                                    context.settings.version_policy.warn_days),
+                             _running(member, spec.version, context.running))
+    if verdict is not None:
+        who = user if context.running is None or member.name in context.running else f"{user} (new {member.name})"
+        context.template_problem(tpl, "spec.version", verdict.message, who, verdict.severity)
+        ok = ok and verdict.severity == WARNING
     if spec.networking.api_access == "dns" and member.provider != "gcp":
         context.template_problem(tpl, "spec.networking.apiAccess",
                                  f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, not on "
@@ -576,6 +625,19 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
                                      user)
             ok = False
     return ok
+
+
+def _extended_support(member: _Member, environment: str, settings: StackSettings) -> bool:
+    """fleet:versionPolicy.extendedSupport, or by default EKS's own for production (EXTENDED)."""
+    chosen = settings.version_policy.extended_support
+    if chosen is not None:
+        return chosen and member.provider in ("aws", "azure")
+    return member.provider == "aws" and environment == "production"
+
+
+def _running(member: _Member, declared: str, running: Mapping[str, str] | None) -> str | None:
+    """The minor the cluster runs: from `running` when known (absent: a new cluster), else the declared one."""
+    return declared if running is None else running.get(member.name)
 
 
 def _minor(version: str) -> str:

@@ -15,6 +15,13 @@ class Problem:
     document: str  # "Kind/name", or "" when the problem is about a whole file
     path: str  # field path such as "spec.regions[1].template", or "" for the whole document
     message: str
+    # "error" stops validate, synth and `pulumi up`; a "warning" is printed (pulumi.log.warn under
+    # `pulumi up`) and stops nothing: what only a date makes worse is a warning (fleet.spec.versions).
+    severity: str = "error"
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == WARNING
 
     def __str__(self) -> str:
         parts = [self.file or "<declaration>"]
@@ -22,8 +29,19 @@ class Problem:
             parts.append(self.document)
         if self.path:
             parts.append(self.path)
-        text = ": ".join([*parts, self.message])
+        text = ": ".join([*parts, f"warning: {self.message}" if self.is_warning else self.message])
         return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+
+
+ERROR, WARNING = "error", "warning"
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if not p.is_warning]
+
+
+def warnings(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.is_warning]
 
 
 class DeclarationError(Exception):

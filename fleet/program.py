@@ -60,6 +60,8 @@ def main(project_dir: Path) -> StackResult:
         raise pulumi.RunError(
             f"{len(problems)} problem(s) in the fleet declaration:\n" + "\n".join(str(p) for p in problems)
         )
+    for warning in result.plan.warnings:  # the calendar's warnings: shown by preview and up, never fatal
+        pulumi.log.warn(str(warning))
     if config.shard is not None:
         fleet = _shard_fleet(config, result)
     else:

@@ -84,7 +84,9 @@ def _production_protection(cluster: ClusterPlan) -> str | None:
 
 
 def _supported_version(cluster: ClusterPlan) -> str | None:
-    message = versions.check_version(cluster.provider, cluster.kubernetes_version, date.today())
+    # Only what no policy accepts (fleet.spec.versions.hard_problem): past standard support is the
+    # planner's warning, never this rule's error (a date alone must not stop a deploy).
+    message = versions.hard_problem(cluster.provider, cluster.kubernetes_version, date.today())
     return f"cluster '{cluster.name}': {message}" if message else None
 
 
@@ -395,7 +397,7 @@ def _version_window(resource: Resource, stack: Sequence[Resource]) -> list[str]:
     version = lookup(resource.inputs, shape.version)
     if not isinstance(version, str) or version == UNKNOWN:
         return []  # unset: the cloud picks its default, which it supports
-    message = versions.check_version(shape.cloud, version, date.today())
+    message = versions.hard_problem(shape.cloud, version, date.today())  # never standard support alone
     if not message:
         return []
     return [f"{_where(resource)}: {message}; set spec.version of its template to a supported version"]

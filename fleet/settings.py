@@ -73,6 +73,17 @@ class DeployerSettings(_Model):
         return value
 
 
+class VersionPolicySettings(_Model):
+    """How the Kubernetes support calendar (fleet/spec/versions.py) judges this stack's clusters."""
+
+    extended_support: bool | None = Field(
+        None, description="Rely on paid extended support past standard support: EKS upgrade policy EXTENDED, AKS "
+        "LTS (supportPlan AKSLongTermSupport, Premium tier). true: every EKS/AKS cluster; false: none (EKS "
+        "STANDARD, auto-upgraded at the end of standard support); default: production EKS clusters only.")
+    warn_days: int = Field(60, ge=0, le=730, strict=True,
+                           description="Warn this many days before a version's end of standard support.")
+
+
 class StackSettings(_Model):
     declarations: list[str] = Field(
         default_factory=list,
@@ -109,6 +120,9 @@ class StackSettings(_Model):
     protect: bool | None = Field(
         None, description="Force Pulumi protect on/off; by default production clusters are protected."
     )
+    version_policy: VersionPolicySettings = Field(
+        default_factory=VersionPolicySettings,
+        description="Kubernetes version policy: extended support / LTS, and warning lead time.")
 
 
 SETTING_KEYS: tuple[str, ...] = tuple(

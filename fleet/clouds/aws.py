@@ -44,8 +44,10 @@ from fleet.plan import DECOMMISSION_TAG, ClusterPlan, NodePoolPlan, Taint
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = {True: 365, False: 30}  # keyed by plan.is_production
-# EXTENDED: production is never force-upgraded at the end of standard support (it pays for extended
-# support instead); STANDARD: other environments follow AWS's automatic upgrade.
+# Keyed by plan.extended_support (fleet:versionPolicy.extendedSupport; by default production): EXTENDED
+# is never force-upgraded at the end of standard support (it pays for extended support instead);
+# STANDARD follows AWS's automatic upgrade. pulumi_aws eks.ClusterUpgradePolicyArgs.support_type;
+# https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
 SUPPORT_TYPE = {True: "EXTENDED", False: "STANDARD"}
 
 AMI_TYPE = "AL2023_x86_64_STANDARD"
@@ -556,7 +558,7 @@ class EksCluster(pulumi.ComponentResource):
             ),
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
                 ip_family="ipv4", service_ipv4_cidr=network.service_cidr),
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=SUPPORT_TYPE[plan.is_production]),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=SUPPORT_TYPE[plan.extended_support]),
             zonal_shift_config=aws.eks.ClusterZonalShiftConfigArgs(enabled=plan.is_production),
             deletion_protection=plan.protect,
             tags=tags(),

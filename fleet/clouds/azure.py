@@ -182,6 +182,20 @@ def node_pool_args(pool: NodePoolPlan, plan: ClusterPlan) -> dict[str, Any]:
     spot = pool.spot and not pool.system
     taints = list(pool.taints) + ([SPOT_TAINT] if spot and SPOT_TAINT not in pool.taints else [])
     args: dict[str, Any] = {
+def sku_tier(plan: ClusterPlan) -> str:
+    """Premium where LTS is relied on (LTS needs it), Standard (uptime SLA) in production, else Free.
+    https://learn.microsoft.com/azure/aks/long-term-support"""
+    if plan.extended_support:
+        return "Premium"
+    return "Standard" if plan.is_production else "Free"
+
+
+def support_plan(plan: ClusterPlan) -> str | None:
+    """AKSLongTermSupport when fleet:versionPolicy.extendedSupport is on (the calendar then honours the
+    LTS end dates); otherwise unset: AKS's default KubernetesOfficial, and no new input on existing clusters."""
+    return "AKSLongTermSupport" if plan.extended_support else None
+
+
         "mode": "System" if pool.system else "User",
         "vm_size": sizes.instance_type("azure", pool.size),
         "os_type": "Linux",
@@ -459,7 +473,8 @@ class AksCluster(pulumi.ComponentResource):
             node_resource_group=names["node_resource_group"],
             node_resource_group_profile={"restriction_level": "ReadOnly"},
             identity={"type": "UserAssigned", "user_assigned_identities": [identity.id]},
-            sku={"name": "Base", "tier": "Standard" if plan.is_production else "Free"},
+            sku={"name": "Base", "tier": sku_tier(plan)},
+            support_plan=support_plan(plan),
             agent_pool_profiles=[system_profile],
             network_profile=network_profile(plan),
             api_server_access_profile=access,

@@ -290,6 +290,53 @@ class FleetRepository(_Model):
     revision: str = Field("main", description="Branch, tag or OCI tag to sync.")
 
 
+_DURATION = re.compile(r"^(0|[1-9]\d{0,4})(m|h|d)$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{excerpt(value)} is not a duration; write minutes, hours or days such as 30m, 24h, 2d")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class Wave(_Model):
+    """One step of a rollout: the clusters it selects (any of the ways below; a cluster belongs to
+    the first wave that selects it)."""
+
+    name: DnsLabel = Field(description="Wave name (e.g. canary), shown in plans and pull requests.")
+    clusters: list[str] = Field(default_factory=list, description="Cluster names, e.g. production-fleet-us-east-01.")
+    first_of_each_entry: bool = Field(
+        False, description="The first cluster (-01) of every region entry: a canary in each region and cloud.")
+    regions: list[str] = Field(default_factory=list, description="Region entry names: all their clusters.")
+    selector: Labels = Field(
+        default_factory=dict,
+        description="Labels every selected cluster has (the entry's labels, plus region and cloud).")
+
+
+class Gates(_Model):
+    health: bool = Field(True, description="Before a wave: the previous wave's Argo CD Applications are Synced "
+                         "and Healthy, its Flux Kustomizations and HelmReleases Ready (read from the hub).")
+    versions: bool = Field(True, description="Before a wave: the previous wave's clusters report the Kubernetes "
+                           "minor of the new revision.")
+
+
+class Rollout(_Model):
+    """A fleet-wide change, wave by wave: clusters of template `from` move to template `to` one wave
+    per step (`fleet rollout advance`); clusters no wave selects form a last wave."""
+
+    from_: str = Field(alias="from", description="metadata.name of the ClusterTemplate clusters run now.")
+    to: str = Field(description="metadata.name of the new revision, declared next to the old one.")
+    waves: list[Wave] = Field(min_length=1, description="Ordered waves; unselected clusters form a last wave.")
+    reached: int = Field(0, ge=0, strict=True,
+                         description="How many waves run the new revision (0: none yet). Written by "
+                         "`fleet rollout advance`; never edit it backwards except to roll back.")
+    soak: Duration = Field("24h", description="Least time between a wave's apply and the next step (30m, 24h, 2d).")
+    gates: Gates = Field(default_factory=Gates, description="What must hold before the next wave.")
+
+
 class ClusterSetSpec(_Model):
     environment: DnsLabel | None = Field(
         None, description="Environment (e.g. production); default from the stack's fleet:environment."
@@ -300,6 +347,8 @@ class ClusterSetSpec(_Model):
     repository: FleetRepository | None = Field(
         None, description="Fleet repository the clusters sync from (default from stack config)."
     )
+    rollout: Rollout | None = Field(
+        None, description="An ordered rollout of a new template revision, wave by wave (README: Upgrading the fleet).")
 
 
 class ClusterSet(_Model):

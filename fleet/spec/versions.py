@@ -235,6 +235,119 @@ def check_version(provider: str, version: str, today: date, allow_extended: bool
     return None
 
 
+# --- the policy: what a date may refuse, and what it may only warn about ------------------------
+
+ERROR, WARNING = "error", "warning"
+DEFAULT_WARN_DAYS = 60
+# What happens to a cluster past standard support that is not covered by extended support / LTS.
+_UNCOVERED = {
+    "aws": "EKS upgrades a cluster whose upgrade policy is STANDARD to the next minor automatically",
+    "azure": "AKS no longer supports it (platform support only) until you upgrade",
+    "gcp": "GKE upgrades it to the next minor automatically",
+}
+_EXTENDED_TERMS = {"aws": "billed per cluster hour", "azure": "needs the Premium tier"}
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """The stack's fleet:versionPolicy: whether extended support (EKS) / LTS (AKS) may be relied on,
+    and how many days before an end date warnings start."""
+
+    extended_support: bool = False
+    warn_days: int = DEFAULT_WARN_DAYS
+
+
+@dataclass(frozen=True)
+class Verdict:
+    severity: str  # ERROR | WARNING
+    message: str
+
+
+def _newest(provider: str, today: date) -> str | None:
+    minors = supported_minors(provider, today)
+    return minors[-1] if minors else None
+
+
+def _remedy(provider: str, minor: str, today: date) -> str:
+    newer = [m for m in supported_minors(provider, today) if _minor_key(m) > _minor_key(minor)]
+    target = newer[0] if newer else _newest(provider, today)
+    step = f"upgrade to {target}" if target else "upgrade"
+    return f"{step} through a rollout (README: Upgrading the fleet)"
+
+
+def end_of_all_support(release: MinorRelease) -> date:
+    """The first day without any support the calendar knows of (extended/LTS included)."""
+    return release.end_of_extended or release.end_of_standard
+
+
+def judge(provider: str, version: str, today: date, policy: VersionPolicy = VersionPolicy(),
+          running: str | None = None) -> Verdict | None:
+    """The calendar's verdict on `version` for one cluster on `today`.
+
+    `running` is the minor the cluster runs now (None: a new cluster, or not known). A date alone
+    never refuses what already runs: past standard support it is a warning (its date, the support
+    it is on now, the remedy). Refused: a malformed or unknown version, a version not released yet,
+    a version past the end of all support, and *introducing* (a new cluster, or a change to it) a
+    version past standard support unless the policy allows extended support / LTS."""
+    hard = hard_problem(provider, version, today)
+    release = _release_of(provider, version)
+    if hard is not None or release is None:
+        return Verdict(ERROR, hard or f"Kubernetes {version} is unknown on {provider}")
+    minor, service = release.minor, _SERVICE_NAMES[provider]
+    introducing = running is None or _minor_of(running) != minor
+    if today >= release.end_of_standard:
+        return _past_standard(provider, release, today, policy, introducing)
+    days = (release.end_of_standard - today).days
+    if days <= policy.warn_days:
+        return Verdict(WARNING, f"Kubernetes {minor} leaves standard support on {service} on "
+                                f"{release.end_of_standard.isoformat()} (in {days} days); "
+                                f"{_remedy(provider, minor, today)}")
+    return None
+
+
+def _past_standard(provider: str, release: MinorRelease, today: date, policy: VersionPolicy,
+                   introducing: bool) -> Verdict:
+    minor, service, name = release.minor, _SERVICE_NAMES[provider], _EXTENDED_NAMES[provider]
+    ended = f"Kubernetes {minor} left standard support on {service} on {release.end_of_standard.isoformat()}"
+    covered = policy.extended_support and release.end_of_extended is not None
+    remedy = _remedy(provider, minor, today)
+    if covered:
+        assert release.end_of_extended is not None
+        left = (release.end_of_extended - today).days
+        terms = _EXTENDED_TERMS.get(provider, "")
+        now = (f"it is on {service} {name} until {release.end_of_extended.isoformat()} (in {left} days"
+               + (f"; {terms})" if terms else ")"))
+        what = "introduced" if introducing else "running"
+        return Verdict(WARNING, f"{ended}; {now}, {what} under fleet:versionPolicy.extendedSupport; {remedy}")
+    if introducing:
+        allow = (f", or set fleet:versionPolicy.extendedSupport: true to rely on {service} {name} until "
+                 f"{release.end_of_extended.isoformat()}" if release.end_of_extended else "")
+        return Verdict(ERROR, f"{ended}: a new cluster or a change may not introduce it; use "
+                              f"{_newest(provider, today) or 'a supported version'}{allow}")
+    return Verdict(WARNING, f"{ended}; it runs without {name} (fleet:versionPolicy.extendedSupport is off): "
+                            f"{_UNCOVERED[provider]}; {remedy}")
+
+
+def _minor_of(version: str) -> str | None:
+    parsed = parse_version(version)
+    return f"{parsed[0]}.{parsed[1]}" if parsed else None
+
+
+def _release_of(provider: str, version: str) -> MinorRelease | None:
+    minor = _minor_of(version)
+    return next((r for r in SUPPORT.get(provider, ()) if r.minor == minor), None)
+
+
+def hard_problem(provider: str, version: str, today: date) -> str | None:
+    """What no policy and no running cluster can make acceptable: a malformed or unknown version,
+    one not released yet, or one past the end of all support (extended/LTS included). The
+    resource guardrails (pulumi preview/up through the policy pack) judge with this alone. The
+    message lists the versions in standard support: what to move to."""
+    if check_version(provider, version, today, allow_extended=True) is None:
+        return None
+    return check_version(provider, version, today)
+
+
 def _cell(provider: str, minor: str, today: date) -> str:
     release = next((r for r in SUPPORT[provider] if r.minor == minor), None)
     if release is None:

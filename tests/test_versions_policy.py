@@ -1,0 +1,166 @@
+"""The version policy (issue #14): a date alone never refuses what runs; introducing an unsupported
+version, a version past the end of all support and unknown versions are refused. Every test names
+its date: none depends on today's."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fleet.cli import main
+from fleet.plan import expand
+from fleet.settings import parse_settings
+from fleet.spec import versions
+from fleet.spec.load import RawDocument, parse_documents
+from fleet.spec.versions import ERROR, WARNING, VersionPolicy, judge
+from tests.helpers import cluster_set, template
+
+# The morning of the bug: EKS 1.34 left standard support yesterday, AKS 1.34 on 2026-11-30.
+MORNING = date(2026, 12, 3)
+EXTENDED = VersionPolicy(extended_support=True)
+STANDARD = VersionPolicy(extended_support=False)
+
+
+@pytest.mark.parametrize(("provider", "policy"), [("aws", EXTENDED), ("aws", STANDARD),
+                                                  ("azure", EXTENDED), ("azure", STANDARD)])
+def test_a_running_version_past_standard_support_is_a_warning(provider, policy):
+    verdict = judge(provider, "1.34", MORNING, policy, running="1.34")
+    assert verdict is not None and verdict.severity == WARNING
+    service = {"aws": "EKS", "azure": "AKS"}[provider]
+    assert f"Kubernetes 1.34 left standard support on {service}" in verdict.message
+    assert "upgrade to 1.35" in verdict.message  # the remedy
+    if policy.extended_support:
+        assert "until 2027-11-30" in verdict.message or "until 2027-12-02" in verdict.message
+    else:
+        assert "extendedSupport is off" in verdict.message
+
+
+def test_introducing_a_version_past_standard_support_is_refused_unless_extended_support_is_allowed():
+    new_cluster = judge("azure", "1.34", MORNING, STANDARD, running=None)
+    assert new_cluster is not None and new_cluster.severity == ERROR
+    assert "may not introduce it" in new_cluster.message
+    assert "fleet:versionPolicy.extendedSupport: true" in new_cluster.message
+    downgrade = judge("aws", "1.34", MORNING, STANDARD, running="1.35")
+    assert downgrade is not None and downgrade.severity == ERROR
+    allowed = judge("aws", "1.34", MORNING, EXTENDED, running=None)
+    assert allowed is not None and allowed.severity == WARNING and "introduced under" in allowed.message
+
+
+def test_past_the_end_of_all_support_and_unknown_versions_are_refused_even_when_running():
+    ended = judge("aws", "1.31", MORNING, EXTENDED, running="1.31")  # extended support ended 2026-11-26
+    assert ended is not None and ended.severity == ERROR and "extended support ended 2026-11-26" in ended.message
+    gke = judge("gcp", "1.34", MORNING, EXTENDED, running="1.34")  # GKE: no extended dates tracked
+    assert gke is not None and gke.severity == ERROR
+    for version in ("1.99", "one.two"):
+        verdict = judge("aws", version, MORNING, EXTENDED, running=version)
+        assert verdict is not None and verdict.severity == ERROR
+
+
+@pytest.mark.parametrize(("day", "warn_days", "expected"), [
+    (date(2027, 1, 25), 60, None),  # 61 days before EKS 1.35's standard end (2027-03-27)
+    (date(2027, 1, 26), 60, WARNING),  # 60 days before
+    (date(2027, 3, 1), 30, WARNING),
+    (date(2027, 2, 1), 30, None),
+    (date(2027, 3, 27), 60, WARNING),  # the day it ends, running on extended support
+    (date(2028, 3, 27), 60, ERROR),  # the end of extended support
+])
+def test_policy_at_several_dates(day, warn_days, expected):
+    verdict = judge("aws", "1.35", day, VersionPolicy(True, warn_days), running="1.35")
+    assert (verdict.severity if verdict else None) == expected
+    if expected == WARNING and day < date(2027, 3, 27):
+        assert f"leaves standard support on EKS on 2027-03-27 (in {(date(2027, 3, 27) - day).days} days)" \
+            in verdict.message
+
+
+def test_hard_problem_is_what_the_guardrails_refuse():
+    assert versions.hard_problem("aws", "1.34", MORNING) is None  # extended support: not a guardrail's error
+    assert "past end of support" in versions.hard_problem("aws", "1.31", MORNING)
+
+
+# --- through the planner --------------------------------------------------------------------
+
+
+def _expand(version: str, day: date, running: dict[str, str] | None, policy: dict | None = None,
+            clusters: int = 2, provider: str = "azure"):
+    settings, problems = parse_settings({"gcpProject": "p", **({"versionPolicy": policy} if policy else {})}, "s")
+    assert not problems
+    documents = [template(version=version),
+                 cluster_set(hub=None, regions=[{"name": "eu-west", "clusters": clusters, "template": "base",
+                                                 "provider": provider}])]
+    declaration, problems = parse_documents([RawDocument("fleet.yaml", d) for d in documents])
+    assert not problems
+    return expand(declaration, settings, "prod", day, running)
+
+
+def test_expansion_warns_for_running_clusters_and_refuses_only_the_new_one():
+    running = {"demo-eu-west-01": "1.34", "demo-eu-west-02": "1.34"}
+    plan, problems = _expand("1.34", MORNING, running)
+    assert problems == [] and len(plan.clusters) == 2
+    assert [w.severity for w in plan.warnings] == [WARNING]
+    assert "warning: Kubernetes 1.34 left standard support on AKS on 2026-11-30" in str(plan.warnings[0])
+    _, problems = _expand("1.34", MORNING, running, clusters=3)  # a third cluster is new
+    assert len(problems) == 1 and problems[0].severity == ERROR
+    assert "(new demo-eu-west-03)" in str(problems[0]) and "may not introduce it" in str(problems[0])
+    plan, problems = _expand("1.34", MORNING, running, policy={"extendedSupport": True}, clusters=3)
+    assert problems == [] and all(c.extended_support for c in plan.clusters)
+
+
+def test_without_a_record_of_what_runs_the_declaration_is_what_runs():
+    """`pulumi up` deploys what a reviewed pull request merged: a date never stops it."""
+    plan, problems = _expand("1.34", MORNING, None)
+    assert problems == [] and plan.warnings
+
+
+def test_warn_days_is_a_stack_setting():
+    _, problems = _expand("1.35", date(2027, 2, 1), None, provider="aws")
+    plan, _ = _expand("1.35", date(2027, 2, 1), None, policy={"warnDays": 30}, provider="aws")
+    assert problems == [] and plan.warnings == ()
+    plan, _ = _expand("1.35", date(2027, 2, 1), None, policy={"warnDays": 90}, provider="aws")
+    assert len(plan.warnings) == 1
+
+
+# --- the command line: --as-of and --base (the pull-request check) ------------------------------
+
+
+def _project(folder: Path, clusters: int, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Pulumi.yaml").write_text("name: fleet\nruntime: python\n")
+    stack = {"config": {"fleet:declarations": ["fleet.yaml"], "fleet:gcpProject": "p",
+                        "fleet:deployer": {"azure": "faa20390-bbe9-4192-83be-1827caeea269"}}}
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack))
+    documents = [template(version=version),
+                 cluster_set(hub=None, regions=[{"name": "eu-west", "clusters": clusters, "template": "base",
+                                                 "provider": "azure"}])]
+    (folder / "fleet.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return folder
+
+
+def test_validate_as_of_warns_and_the_pr_check_fails_only_on_an_introduction(tmp_path, monkeypatch, capsys):
+    base = _project(tmp_path / "base", 2, "1.34")
+    head = _project(tmp_path / "head", 2, "1.34")
+    monkeypatch.chdir(head)
+    assert main(["validate", "--as-of", "2026-12-03"]) == 0
+    captured = capsys.readouterr()
+    assert "valid: prod: 2 clusters" in captured.out
+    assert "warning: Kubernetes 1.34 left standard support on AKS on 2026-11-30" in captured.err
+    assert main(["validate", "--as-of", "2026-12-03", "--base", str(base)]) == 0
+    capsys.readouterr()
+    _project(head, 3, "1.34")  # the head adds a cluster on 1.34
+    assert main(["validate", "--as-of", "2026-12-03", "--base", str(base)]) == 1
+    err = capsys.readouterr().err
+    assert "(new demo-eu-west-03)" in err and err.splitlines()[-1] == "1 problem(s) found"
+    assert main(["validate", "--as-of", "2026-11-01", "--base", str(base)]) == 0  # a month earlier: fine
+    assert main(["validate", "--as-of", "2027-12-01"]) == 1  # past the end of AKS 1.34 LTS too: refused
+    assert main(["validate", "--as-of", "tomorrow"]) == 1
+    assert "fleet validate: --as-of 'tomorrow': expected a day as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_plan_as_of_prints_warnings_and_keeps_its_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(_project(tmp_path / "p", 1, "1.34"))
+    assert main(["plan", "--json", "--as-of", "2026-12-03"]) == 0
+    captured = capsys.readouterr()
+    assert '"version": "1.34"' in captured.out and "warning:" in captured.err
+    assert '"wave"' not in captured.out  # no rollout declared: the row is as before
