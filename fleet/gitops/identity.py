@@ -1,59 +1,44 @@
-"""A cluster's identity as Kubernetes data, and where its desired state lives in the fleet repository.
+"""A cluster's identity on the cluster: ConfigMap kube-system/cluster-identity, and the identity
+guard that makes the cluster refuse what is placed for another one.
 
 ConfigMap kube-system/cluster-identity (CONTRACTS section 2) holds plan.identity plus values only
 known once the cluster exists (OIDC issuer, cloud account, resource id) and the ENABLE_<ADDON> /
-PURPOSE switches derived from the registration labels. Flux reads the same data through
-postBuild substitution (a copy in flux-system, see fleet.gitops.flux), a Flux hub through
-postBuild.substitute on the spoke's registration; nothing in the fleet repository is per cluster.
+PURPOSE switches derived from the registration labels (fleet.identity_data decides them). Flux reads
+the same data through postBuild substitution (a copy in flux-system, see fleet.gitops.flux), a Flux
+hub through postBuild.substitute on the spoke's registration; nothing in the fleet repository is
+per cluster.
 
-Zero touch: every cluster syncs its environment path (clusters/<environment>); its own folder
-(clusters/<environment>/<cluster-name>, a kustomize Component) is added when it exists, and the
-engine's add-on layer (the Component named after the engine) only where no hub delivers add-ons.
+The identity guard (fleet.guard): a ValidatingAdmissionPolicy and its binding, whose parameter is
+that ConfigMap, created after it and before the GitOps engine (the bootstraps wait for
+`ClusterIdentity.ready`), so not even the engine's first sync can place a GDPR workload on a
+cluster outside the EU. Rule identity-guard-before-engine (fleet.behaviour.kubernetes) checks the
+recorded graph.
 """
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from fleet import guard
 from fleet.clouds.base import ClusterHandle
+from fleet.identity_data import (  # noqa: F401  (re-exported: fleet.gitops.* import them from here)
+    FLEET_LABELS,
+    IDENTITY_NAME,
+    IDENTITY_NAMESPACE,
+    RUNTIME_KEYS,
+    addon_variables,
+    addons_path,
+    cluster_component,
+    installs_own_addons,
+    repository_root,
+    source_kind,
+    static_identity,
+    sync_components,
+)
 from fleet.plan import ClusterPlan
-
-IDENTITY_NAME = "cluster-identity"
-IDENTITY_NAMESPACE = "kube-system"
-# fleet's own label key, never app.kubernetes.io/*: those are what Argo CD and the Flux Operator
-# find their own objects by (fleet.behaviour.gitops, rule no-foreign-app-labels).
-FLEET_LABELS = {"fleet.example.com/managed-by": "pulumi"}
-
-# Identity keys filled from the cloud once the cluster exists (ClusterHandle attribute per key).
-RUNTIME_KEYS = {
-    "OIDC_ISSUER": "oidc_issuer",
-    "CLOUD_ACCOUNT": "account",
-    "CLUSTER_RESOURCE_ID": "resource_id",
-}
-
-
-# --- pure decisions --------------------------------------------------------------------------
-
-
-def addon_variables(labels: Mapping[str, str]) -> dict[str, str]:
-    """The enable_<addon> registration labels as ENABLE_<ADDON> substitution variables."""
-    return {key.upper(): value for key, value in labels.items() if key.startswith("enable_")}
-
-
-def static_identity(plan: ClusterPlan) -> dict[str, str]:
-    """Everything the plan knows: CONTRACTS section 2 keys, PURPOSE, the add-on switches and where
-    the cluster's desired state lives (so the fleet repository names no repository or folder)."""
-    return {
-        **plan.identity,
-        "PURPOSE": plan.labels["purpose"],
-        **addon_variables(plan.labels),
-        "FLEET_REPO_PATH": repository_root(plan) or ".",
-        "FLEET_SOURCE_KIND": source_kind(plan.gitops.repository_url),
-    }
 
 
 def identity_data(plan: ClusterPlan, handle: ClusterHandle) -> dict[str, pulumi.Input[str]]:
@@ -62,54 +47,46 @@ def identity_data(plan: ClusterPlan, handle: ClusterHandle) -> dict[str, pulumi.
     return {**static_identity(plan), **runtime}
 
 
-def source_kind(url: str) -> str:
-    """Flux source kind of the fleet repository: oci:// is an OCI artifact, anything else Git."""
-    return "OCIRepository" if url.startswith("oci://") else "GitRepository"
-
-
-def repository_root(plan: ClusterPlan) -> str:
-    """Folder of the fleet repository holding clusters/ and addons/ ('' for the repository root)."""
-    return posixpath.dirname(posixpath.dirname(plan.gitops.environment_path))
-
-
-def cluster_component(plan: ClusterPlan) -> str:
-    """The optional per-cluster folder, relative to the environment path (the cluster's name)."""
-    return posixpath.relpath(plan.gitops.cluster_path, plan.gitops.environment_path)
-
-
-def installs_own_addons(plan: ClusterPlan) -> bool:
-    """A hub delivers its spokes' add-ons; the hub itself and hub-less clusters install their own."""
-    return plan.hub is None
-
-
-def sync_components(plan: ClusterPlan) -> list[str]:
-    """kustomize Components (relative to the environment path) the cluster's own sync adds."""
-    engine = [plan.gitops.engine] if installs_own_addons(plan) else []
-    return [*engine, cluster_component(plan)]
-
-
-def addons_path(plan: ClusterPlan, engine: str | None = None) -> str:
-    """The add-on layer of the cluster's environment, for `engine` (default: the cluster's own)."""
-    return posixpath.join(repository_root(plan), "addons", engine or plan.gitops.engine, plan.environment)
+def _metadata(body: dict[str, Any]) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(name=body["metadata"]["name"], labels=FLEET_LABELS)
 
 
 # --- component -------------------------------------------------------------------------------
 
 
 class ClusterIdentity(pulumi.ComponentResource):
-    """ConfigMap kube-system/cluster-identity on the cluster."""
+    """ConfigMap kube-system/cluster-identity on the cluster, and the identity guard reading it."""
 
     def __init__(
         self, plan: ClusterPlan, handle: ClusterHandle, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("fleet:gitops:ClusterIdentity", plan.name, None, opts)
         self.data = identity_data(plan, handle)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=handle.k8s_provider, depends_on=handle.ready)
         self.config_map = k8s.core.v1.ConfigMap(
             f"{plan.name}-cluster-identity",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=IDENTITY_NAME, namespace=IDENTITY_NAMESPACE, labels=FLEET_LABELS
             ),
             data=self.data,
-            opts=pulumi.ResourceOptions(parent=self, provider=handle.k8s_provider, depends_on=handle.ready),
+            opts=k8s_opts,
         )
-        self.register_outputs({"namespace": IDENTITY_NAMESPACE, "name": IDENTITY_NAME})
+        policy, binding = guard.policy(), guard.binding()
+        self.policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{plan.name}-identity-guard",
+            metadata=_metadata(policy),
+            spec=policy["spec"],
+            opts=k8s_opts,
+        )
+        self.binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{plan.name}-identity-guard-binding",
+            metadata=_metadata(binding),
+            spec=binding["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[self.config_map, self.policy])
+            ),
+        )
+        # What the GitOps engine waits for before its first sync.
+        self.ready: list[pulumi.Resource] = [self.config_map, self.policy, self.binding]
+        self.register_outputs({"namespace": IDENTITY_NAMESPACE, "name": IDENTITY_NAME,
+                               "guard": guard.POLICY_NAME})
