@@ -233,7 +233,7 @@ class ArgoCDBootstrap(pulumi.ComponentResource):
             create_namespace=True,
             values=values,
             opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=list(handle.ready))
+                k8s_opts, pulumi.ResourceOptions(depends_on=[*handle.ready, *identity.ready])
             ),
         )
         # The Application and ApplicationSet CRDs come with the chart: everything below waits for it.

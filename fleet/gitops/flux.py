@@ -197,7 +197,7 @@ class FluxBootstrap(pulumi.ComponentResource):
             create_namespace=True,
             values=operator_values(),
             opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=list(handle.ready))
+                k8s_opts, pulumi.ResourceOptions(depends_on=[*handle.ready, *identity.ready])
             ),
         )
         after_release = pulumi.ResourceOptions.merge(
