@@ -156,6 +156,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_warnings(result.plan.warnings)
     if result.problems:
         return _report(result.problems)
+    if args.format == "mermaid":
+        return _print_mermaid(args, result.plan)
     if args.json:
         print(json.dumps([_plan_row(c) for c in result.plan.clusters], indent=2))
     else:
@@ -456,6 +458,119 @@ def _update_versions(path: Path, table: str) -> int:
     return EXIT_OK
 
 
+# --- targets and the picture (fleet/targets.py, fleet/targets_preview.py, fleet/mermaid.py) ----
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    """What the fleet repository delivers to which clusters; with --base, what a change moves."""
+    from fleet import targets_preview
+
+    project_dir = find_project_dir()
+    head, head_plan = _targets_report(project_dir, args.stack, args.file, args.repo, "")
+    if args.base is None:
+        if args.json or args.format == "json":
+            print(json.dumps(head.as_json(), indent=2))
+        else:
+            print(_targets_text(head), end="")
+        return EXIT_OK
+    base_dir = _base_dir(args.base)
+    base, base_plan = _base_targets(base_dir, args.stack)
+    preview = targets_preview.compare(base, head)
+    if args.json or args.format == "json":
+        print(json.dumps({"warnings": [w.as_json() for w in preview.warnings],
+                          "movements": [{"target": m.key, "engine": m.engine, "status": m.status,
+                                         "gained": m.gained, "lost": m.lost} for m in preview.movements],
+                          "notes": preview.notes, "head": head.as_json()}, indent=2))
+    elif args.format == "markdown":
+        from fleet import mermaid
+
+        picture = mermaid.markdown(head_plan, base_plan)
+        print(targets_preview.render_markdown(preview, args.title or f"stack `{args.stack}`", picture), end="")
+    else:
+        print(targets_preview.render_text(preview), end="")
+    same = preview.equal and base_plan is not None and _same_clusters(base_plan, head_plan)
+    return EXIT_OK if same else EXIT_DIFFERENT
+
+
+def _same_clusters(base: FleetPlan, head: FleetPlan) -> bool:
+    from fleet import mermaid
+
+    return not mermaid.changes(head, base)
+
+
+def _targets_report(project_dir: Path, stack: str, files: Sequence[str] | None, repo: str | None,
+                    where: str) -> tuple[Any, FleetPlan]:
+    from fleet.identity_data import repository_root
+    from fleet.kustomize import Repository
+    from fleet.stack import plan_stack
+    from fleet.targets import evaluate
+
+    config, trouble = _config(project_dir, stack, files)
+    result = None if trouble else plan_stack(config, project_dir)
+    problems = trouble or (result.problems if result else [])
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise CommandError(f"fleet targets: stack {stack}{where} does not plan ({len(problems)} problem(s) above)")
+    assert result is not None
+    root = Path(repo).expanduser() if repo else project_dir
+    folders = sorted({repository_root(c) or "." for c in result.plan.clusters})
+    missing = [f for f in folders if not (root / f).is_dir()]
+    if missing:
+        raise CommandError(f"fleet targets: the fleet repository folder {missing[0]!r} (fleet:repositoryPath) is "
+                           f"not in {root}; pass --repo with a checkout of the fleet repository")
+    return evaluate(stack, result.plan, Repository(root)), result.plan
+
+
+def _base_dir(base: str) -> Path:
+    base_dir = Path(base).expanduser()
+    if not (base_dir / "Pulumi.yaml").is_file():
+        raise CommandError(f"fleet: --base {excerpt(base)}: not a fleet project (no Pulumi.yaml); give the "
+                           "checkout of the base branch, e.g. a `git worktree add` of it")
+    return base_dir
+
+
+def _base_targets(base_dir: Path, stack: str) -> tuple[Any, FleetPlan | None]:
+    """The base's report, or (None, None) when the base has no such stack or cannot plan it: every
+    target of the head then counts as new."""
+    if not (base_dir / f"Pulumi.{stack}.yaml").is_file():
+        return None, None
+    try:
+        return _targets_report(base_dir, stack, None, None, f" on the base {base_dir}")
+    except CommandError as error:
+        print(f"note: {error}; comparing with nothing", file=sys.stderr)
+        return None, None
+
+
+def _targets_text(report: Any) -> str:
+    lines = [f"fleet targets: stack {report.stack}: {len(report.targets)} targets"]
+    for target in sorted(report.targets.values(), key=lambda t: (t.engine, t.kind, t.name)):
+        on = ", ".join(sorted(target.delivered_on))
+        lines.append(f"{target.kind} {target.name} ({target.engine}, on {on}): {len(target.clusters)} cluster(s)")
+        lines += [f"    {cluster}" for cluster in sorted(target.clusters)]
+        lines += [f"    not evaluated: {reason}" for reason in target.unevaluated]
+    if report.findings:
+        lines.append("findings:")
+        lines += [f"  {f.rule}: {f.target} on {f.cluster}: {f.message}" for f in report.findings]
+    return "\n".join(lines) + "\n"
+
+
+def _print_mermaid(args: argparse.Namespace, plan: FleetPlan) -> int:
+    from fleet import mermaid
+
+    base_plan = None
+    if args.base:
+        from fleet.stack import plan_stack, read_stack_file
+
+        base_dir = _base_dir(args.base)
+        if (base_dir / f"Pulumi.{args.stack}.yaml").is_file():
+            config, trouble = read_stack_file(base_dir, args.stack)
+            result = None if trouble else plan_stack(config, base_dir)
+            base_plan = result.plan if result and not result.problems else None
+    print(mermaid.render(plan, base_plan), end="")
+    return EXIT_OK
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -498,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="the fleet, offline, a few lines per cluster")
     with_inputs(plan, "prod")
     plan.add_argument("--json", action="store_true", help="print JSON instead of text")
+    plan.add_argument("--format", choices=("text", "mermaid"), default="text",
+                      help="mermaid: the fleet as a Mermaid graph (with --base: added, changed and removed "
+                           "clusters marked)")
     _calendar_options(plan)
     plan.set_defaults(run=cmd_plan)
 
@@ -533,6 +651,17 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--update", metavar="FILE",
                           help="rewrite the table between the markers in FILE (make versions: README.md)")
     versions.set_defaults(run=cmd_versions)
+    targets = commands.add_parser("targets", help="which clusters each add-on of the fleet repository reaches, offline")
+    with_inputs(targets, "prod")
+    targets.add_argument("--json", action="store_true", help="print JSON (docs/contracts.md section 3)")
+    targets.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                         help="markdown (with --base): the pull-request preview, with the fleet's picture")
+    targets.add_argument("--repo", metavar="PATH",
+                         help="checkout of the fleet repository (default: the project, holding fleet:repositoryPath)")
+    targets.add_argument("--base", metavar="DIR",
+                         help="checkout of the base branch: show what the change moves (exit 0 same, 2 moved)")
+    targets.add_argument("--title", help="heading of the markdown preview")
+    targets.set_defaults(run=cmd_targets)
     return parser
 
 

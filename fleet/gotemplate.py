@@ -7,7 +7,7 @@ this evaluates the part cluster targeting uses: field chains (`{{.name}}`,
 string literals, comments and the `{{-`/`-}}` trim markers. Go semantics kept: a missing map key
 reached with a field (`.x`) is an error only with `missingkey=error` (else "<no value>"), a field
 of a missing value is always an error, `index` of a missing key is "<no value>" whatever the
-option. Control structures (if, range, with, define, variables) raise Unevaluable: reported, never
+option. Control structures (if, range, with, define, variables) raise NotEvaluatedError: reported, never
 guessed.
 
 goTemplate: false is valyala/fasttemplate as Argo CD uses it: `{{key}}` (spaces trimmed) is the
@@ -32,7 +32,7 @@ class TemplateError(Exception):
     """Argo CD itself fails to render (the ApplicationSet reports an error and generates nothing)."""
 
 
-class Unevaluable(Exception):
+class NotEvaluatedError(Exception):
     """fleet cannot evaluate this offline (the reason is the message)."""
 
 
@@ -114,7 +114,7 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        raise Unevaluable("a template prints a map or list (Go's formatting is not reproduced)")
+        raise NotEvaluatedError("a template prints a map or list (Go's formatting is not reproduced)")
     return str(value)
 
 
@@ -125,7 +125,7 @@ def _action(action: str, params: Mapping[str, Any], missing_error: bool) -> Any:
     if not tokens:
         raise TemplateError("empty action {{}}")
     if tokens[0] in _KEYWORDS or any(t.startswith("$") for t in tokens) or ":=" in tokens or "(" in tokens:
-        raise Unevaluable(f"template action {{{{{action[:60]}}}}} (control structures, variables and "
+        raise NotEvaluatedError(f"template action {{{{{action[:60]}}}}} (control structures, variables and "
                           "parenthesised calls are not evaluated offline)")
     commands: list[list[str]] = [[]]
     for token in tokens:
@@ -169,7 +169,7 @@ def _argument(token: str, params: Mapping[str, Any], missing_error: bool) -> Any
         return dict(params)
     if token.startswith("."):
         return _field(token, params, missing_error)
-    raise Unevaluable(f"template function {token!r} as an argument")
+    raise NotEvaluatedError(f"template function {token!r} as an argument")
 
 
 def _field(chain: str, params: Mapping[str, Any], missing_error: bool) -> Any:
@@ -209,7 +209,7 @@ def _call(name: str, arguments: list[Any]) -> Any:
     if name == "index":
         return _index(arguments)
     if name not in functions:
-        raise Unevaluable(f"template function {name!r} is not evaluated offline")
+        raise NotEvaluatedError(f"template function {name!r} is not evaluated offline")
     count, function = functions[name]
     if len(arguments) != count:
         raise TemplateError(f"wrong number of args for {name}: want {count} got {len(arguments)}")

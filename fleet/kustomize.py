@@ -125,7 +125,8 @@ class Repository:
         for entry in kustomization.get("resources") or []:
             objects += self._resource(folder, str(entry), result, depth)
         for component in kustomization.get("components") or []:
-            objects = self._apply(posixpath.normpath(posixpath.join(folder, str(component))), objects, result, depth + 1)
+            folder_of = posixpath.normpath(posixpath.join(folder, str(component)))
+            objects = self._apply(folder_of, objects, result, depth + 1)
         return self._transform(source, kustomization, objects, result)
 
     def _apply(self, folder: str, objects: list[dict[str, Any]], result: Build, depth: int) -> list[dict[str, Any]]:

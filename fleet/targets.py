@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet import guard
-from fleet.gotemplate import TemplateError, Unevaluable, render, render_tree
+from fleet.gotemplate import TemplateError, NotEvaluatedError, render, render_tree
 from fleet.identity_data import RUNTIME_KEYS, addons_path, repository_root, static_identity, sync_components
 from fleet.kustomize import Build, Repository, Unknown, substitute_objects, unresolved_variables
 from fleet.plan import ClusterPlan, FleetPlan
@@ -309,7 +309,8 @@ class _Evaluation:
                                       bool(spec.get("ignoreMissingComponents")))
         if build.missing:
             self.report.find("path-missing", target, on.name,
-                             f"path {folder} does not exist in the fleet repository: the Kustomization fails on {on.name}")
+                             f"path {folder} does not exist in the fleet repository: "
+                             f"the Kustomization fails on {on.name}")
             return
         objects = build.objects
         post_build = spec.get("postBuild")
@@ -358,7 +359,7 @@ class _Evaluation:
                 template = _merge_template(generator, spec.get("template") or {})
                 generated += [(params, template) for params in generate(generator, context, None, 0)]
             applications = [render_application(t, p, context) for p, t in generated]
-        except Unevaluable as reason:
+        except NotEvaluatedError as reason:
             target.note(str(reason))
             return
         except TemplateError as error:
@@ -392,7 +393,8 @@ class _Evaluation:
     def _destination(self, target: Target, on: ClusterPlan, destination: Mapping[str, Any]) -> str | None:
         server, name = destination.get("server"), destination.get("name")
         if server and name:
-            self.report.find("appset-error", target, on.name, "destination sets both server and name: Argo CD refuses it")
+            self.report.find("appset-error", target, on.name,
+                             "destination sets both server and name: Argo CD refuses it")
             return None
         wanted = server or name
         if isinstance(wanted, Unknown) and not wanted.startswith("<API server of "):
@@ -422,7 +424,8 @@ class _Evaluation:
                                           bool(kustomize.get("ignoreMissingComponents")),
                                           recurse=bool(directory.get("recurse")))
             if build.missing:
-                self.report.find("path-missing", target, on.name, f"source path {folder} does not exist in the fleet repository")
+                self.report.find("path-missing", target, on.name,
+                                 f"source path {folder} does not exist in the fleet repository")
                 continue
             for reason in build.unevaluated:
                 target.note(reason)
@@ -496,7 +499,7 @@ def generate(generator: Mapping[str, Any], context: _AppSetContext, previous: Ma
         params = (_matrix(children, context, depth) if kind == "matrix"
                   else _merge(children, body.get("mergeKeys") or [], context, depth))
     else:
-        raise Unevaluable(f"the {kind} generator reads sources fleet does not have offline")
+        raise NotEvaluatedError(f"the {kind} generator reads sources fleet does not have offline")
     selector = generator.get("selector")
     if selector:
         params = [p for p in params if selector_matches(selector, _selectable(p, context.go_template))]
@@ -505,7 +508,7 @@ def generate(generator: Mapping[str, Any], context: _AppSetContext, previous: Ma
 
 def _cluster_params(body: Mapping[str, Any], context: _AppSetContext) -> list[dict[str, Any]]:
     if body.get("flatList"):
-        raise Unevaluable("cluster generator flatList renders one Application from all clusters")
+        raise NotEvaluatedError("cluster generator flatList renders one Application from all clusters")
     selector = body.get("selector") or {}
     result = []
     for secret in context.secrets:
@@ -532,7 +535,7 @@ def _cluster_params(body: Mapping[str, Any], context: _AppSetContext) -> list[di
 
 def _list_params(body: Mapping[str, Any], context: _AppSetContext) -> list[dict[str, Any]]:
     if body.get("elementsYaml"):
-        raise Unevaluable("list generator elementsYaml is not evaluated offline")
+        raise NotEvaluatedError("list generator elementsYaml is not evaluated offline")
     elements = body.get("elements") or []
     if context.go_template:
         return [dict(e) for e in elements if isinstance(e, Mapping)]
@@ -618,7 +621,8 @@ def _selectable(params: Mapping[str, Any], go_template: bool) -> dict[str, str]:
 def _merge_template(generator: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
     """A generator's own template wins over spec.template field by field (mergo.Merge, no override)."""
     kinds = [k for k in generator if k not in ("selector", "template")]
-    own = (generator.get(kinds[0]) or {}).get("template") if kinds and isinstance(generator.get(kinds[0]), Mapping) else None
+    body = generator.get(kinds[0]) if kinds else None
+    own = body.get("template") if isinstance(body, Mapping) else None
     return _fill(dict(template), own) if own else dict(template)
 
 
