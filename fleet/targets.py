@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet import guard
-from fleet.gotemplate import TemplateError, NotEvaluatedError, render, render_tree
+from fleet.gotemplate import NotEvaluatedError, TemplateError, render, render_tree
 from fleet.identity_data import RUNTIME_KEYS, addons_path, repository_root, static_identity, sync_components
 from fleet.kustomize import Build, Repository, Unknown, substitute_objects, unresolved_variables
 from fleet.plan import ClusterPlan, FleetPlan
