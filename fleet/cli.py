@@ -458,6 +458,108 @@ def _update_versions(path: Path, table: str) -> int:
     return EXIT_OK
 
 
+# --- rollout ---------------------------------------------------------------------------------
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """status | advance | finish of the rollouts a stack declares (fleet/rollout_command.py)."""
+    from fleet import rollout_command as rc
+    from fleet.stack import load_declaration, plan_stack
+
+    project_dir = find_project_dir()
+    config, trouble = _config(project_dir, args.stack, args.file)
+    if trouble:
+        return _report(trouble)
+    result = plan_stack(config, project_dir, _as_of(args.as_of, "rollout") if args.as_of else None)
+    if result.problems:
+        return _report(result.problems)
+    declaration, _ = load_declaration(config, result.settings, project_dir)
+    declared = rc.declared_rollouts(result.plan, declaration.cluster_sets)
+    try:
+        if args.action == "status":
+            base = _base_reached(args.base, args.stack) if args.base else {}
+            print(rc.render_status(declared, args.format, base), end="")
+            return EXIT_OK
+        return _rollout_step(args, rc, result.plan, declared)
+    except rc.RolloutError as error:
+        raise CommandError(str(error)) from None
+
+
+def _base_reached(base: str, stack: str) -> dict[str, int]:
+    """ClusterSet -> rollout.reached on the base checkout (what the pull request changes)."""
+    from fleet import rollout_command as rc
+    from fleet.stack import load_declaration, plan_stack, read_stack_file
+
+    base_dir = Path(base).expanduser()
+    config, trouble = read_stack_file(base_dir, stack)
+    result = None if trouble else plan_stack(config, base_dir)
+    if result is None or result.problems:
+        return {}
+    declaration, _ = load_declaration(config, result.settings, base_dir)
+    return {d.name: d.rollout.reached for d in rc.declared_rollouts(result.plan, declaration.cluster_sets)}
+
+
+def _rollout_step(args: argparse.Namespace, rc: Any, plan: FleetPlan, declared: list) -> int:
+    chosen = [d for d in declared if args.cluster_set in (None, d.name)]
+    if not chosen:
+        raise CommandError(f"fleet rollout {args.action}: no rollout declared"
+                           + (f" in ClusterSet {excerpt(args.cluster_set)}" if args.cluster_set else ""))
+    if len(chosen) > 1:
+        raise CommandError(f"fleet rollout {args.action}: several rollouts ({', '.join(d.name for d in chosen)}); "
+                           "name one with --cluster-set")
+    one = chosen[0]
+    step = rc.rollouts.next_step(one.rollout, one.waves)
+    if args.action == "advance" and step.kind != "advance":
+        raise CommandError(f"fleet rollout advance: every wave of {one.name} is reached; "
+                           "run `fleet rollout finish`")
+    if args.action == "finish" and step.kind != "finish":
+        raise CommandError(f"fleet rollout finish: {one.name} has reached {one.rollout.reached} of {len(one.waves)} "
+                           "wave(s); advance it first")
+    failures = rc.gate_failures(one, plan, _gate_inputs(args, rc, one, plan))
+    if failures:
+        print(f"fleet rollout {args.action}: {one.name}: the rollout waits", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+        return EXIT_DIFFERENT  # not an error: nothing to do yet (a scheduled job opens no pull request)
+    if args.action == "advance":
+        path = rc.write_step(one, rc.set_reached(one.rollout.reached + 1))
+        print(f"{path}: {one.name} reached wave {one.rollout.reached + 1} of {len(one.waves)} '{step.wave.name}': "
+              f"{', '.join(step.wave.clusters)} move to {one.rollout.to}")
+    else:
+        path = rc.write_step(one, rc.finish_rollout)
+        print(f"{path}: {one.name} finished: its entries name {one.rollout.to}; the rollout block is removed "
+              f"(delete ClusterTemplate {one.rollout.from_} once nothing uses it)")
+    return EXIT_OK
+
+
+def _gate_inputs(args: argparse.Namespace, rc: Any, one: Any, plan: FleetPlan) -> Any:
+    now = rc.now_or(args.now)
+    applied = rc.parse_time(args.applied_at, "--applied-at") if args.applied_at else \
+        rc.applied_at_from_git(Path(one.located.source))
+    snapshot = None
+    if args.hub_state:
+        snapshot = rc.snapshot_from_folder(Path(args.hub_state))
+    elif args.kubeconfig:
+        snapshot = _live_snapshot(args, rc, one, plan)
+    return rc.GateInputs(now, applied, snapshot)
+
+
+def _live_snapshot(args: argparse.Namespace, rc: Any, one: Any, plan: FleetPlan) -> Any:
+    import yaml
+
+    try:
+        document = yaml.safe_load(Path(args.kubeconfig).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise CommandError(f"fleet rollout: --kubeconfig {args.kubeconfig}: not readable ({error})") from None
+    contexts = {c["name"]: c for c in document.get("contexts", []) if isinstance(c, dict) and "name" in c}
+    per_cluster = {name: {**document, "current-context": name} for name in contexts}
+    step = rc.rollouts.next_step(one.rollout, one.waves)
+    hub = next((c.hub for c in plan.clusters if c.cluster_set == one.name and c.hub), None)
+    if hub is None:
+        raise CommandError(f"fleet rollout: ClusterSet {one.name} has no hub to read the gates from")
+    return rc.snapshot_live(per_cluster, hub, list(step.previous.clusters) if step.previous else [])
+
+
 # --- targets and the picture (fleet/targets.py, fleet/targets_preview.py, fleet/mermaid.py) ----
 
 
@@ -583,6 +685,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INVALID)
 
 
+def _rollout_parser(commands: Any, with_inputs: Any) -> None:
+    rollout = commands.add_parser("rollout", help="status | advance | finish of a wave-by-wave rollout")
+    actions = rollout.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    status = actions.add_parser("status", help="the waves, what runs the new revision, what is next")
+    with_inputs(status, "prod")
+    status.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    status.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge the version calendar at this day")
+    status.add_argument("--base", metavar="DIR", help="base checkout: mark the waves this change reaches")
+    for name, text in (("advance", "check the gates, then write the next wave into the declaration"),
+                       ("finish", "after the last wave: entries name the new revision, the rollout block goes")):
+        step = actions.add_parser(name, help=text)
+        with_inputs(step, "prod")
+        step.add_argument("--cluster-set", help="the ClusterSet whose rollout to move (when several)")
+        step.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge the version calendar at this day")
+        step.add_argument("--now", help="the time to judge the soak at, ISO 8601 (default: the clock)")
+        step.add_argument("--applied-at", help="when the wave reached last was applied, ISO 8601 (default: the "
+                          "time of the last commit that changed `reached:` in the declaring file)")
+        step.add_argument("--hub-state", metavar="DIR", help="recorded hub objects (docs/upgrading.md)")
+        step.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig with a context per cluster "
+                          "(`fleet kubeconfig`): read the hub and the clusters live")
+    rollout.set_defaults(run=cmd_rollout)
+
+
 def _calendar_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--as-of", metavar="YYYY-MM-DD",
                          help="judge the Kubernetes support calendar at this day (default: today)")
@@ -647,6 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     versions = commands.add_parser("versions", help="the Kubernetes support calendar of EKS, AKS and GKE")
     versions.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+    _rollout_parser(commands, with_inputs)
+
     versions.add_argument("--as-of", help="judge support at this day, YYYY-MM-DD (default: the calendar's date)")
     versions.add_argument("--update", metavar="FILE",
                           help="rewrite the table between the markers in FILE (make versions: README.md)")

@@ -61,8 +61,8 @@ def _selects(wave_index: int, rollout: Rollout, candidate: Candidate) -> bool:
     facts = {**candidate.labels, "region": candidate.region, "cloud": candidate.provider}
     return (candidate.name in wave.clusters
             or (wave.first_of_each_entry and candidate.role == "spoke" and candidate.index == 0)
-            or candidate.region in wave.regions and candidate.role == "spoke"
-            or bool(wave.selector) and all(facts.get(k) == v for k, v in wave.selector.items()))
+            or (candidate.region in wave.regions and candidate.role == "spoke")
+            or (bool(wave.selector) and all(facts.get(k) == v for k, v in wave.selector.items())))
 
 
 def waves(rollout: Rollout, candidates: Sequence[Candidate]) -> tuple[list[WavePlan], list[RolloutProblem]]:
