@@ -190,6 +190,7 @@ def evaluate(stack: str, plan: FleetPlan, repository: Repository) -> Report:
         if hub.gitops.engine == "flux":
             for spoke in plan.spokes_of(hub):
                 evaluation.hub_layer(hub, spoke)
+    evaluation.catalogue()
     evaluation.check_application_names()
     evaluation.check_placement()
     return report
@@ -431,6 +432,21 @@ class _Evaluation:
                 target.note(reason)
             placement.update(content_placement(build.objects))
         return placement
+
+    def catalogue(self) -> None:
+        """The add-on layers of the stack's environments for both engines: an object no cluster
+        receives is listed too, reaching nothing (a Flux layer under an Argo CD hub, say)."""
+        for cluster in self.plan.clusters:
+            for engine in ("argocd", "flux"):
+                build = self.repository.build(addons_path(cluster, engine))
+                for body in build.objects:
+                    group = str(body.get("apiVersion", "")).partition("/")[0]
+                    metadata = body.get("metadata") or {}
+                    kind = body.get("kind")
+                    if (group, kind) in ((ARGOCD_GROUP, "ApplicationSet"), (ARGOCD_GROUP, "Application"),
+                                         (FLUX_KUSTOMIZE_GROUP, "Kustomization")):
+                        self.report.target(str(kind), str(metadata.get("name", "")), engine,
+                                           str(metadata.get("namespace", "")))
 
     # -- checks over everything --
 
