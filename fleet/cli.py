@@ -245,7 +245,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if trouble:
         return _report(trouble)
     out_dir = Path(args.out).expanduser()
-    result = synthesize(project_dir, config, out_dir, args.show_secrets)
+    result = synthesize(project_dir, config, out_dir, args.show_secrets, args.shard, args.jobs)
     if result.problems:
         return _report(result.problems)
     if result.program_error:
@@ -749,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", "-o", required=True,
                        help="output folder: new, empty, or written by an earlier synth (nothing else is touched)")
     synth.add_argument("--show-secrets", action="store_true", help="write secret values instead of [secret]")
+    synth.add_argument("--shard", help="a sharded environment: only this shard (fleet shards lists them)")
+    synth.add_argument("--jobs", "-j", type=int, default=1, help="shards synthesised at once, in processes")
     synth.set_defaults(run=cmd_synth)
 
     diff = commands.add_parser("diff", help="compare two synth outputs (exit 0 equal, 2 different, 1 error)")
@@ -789,6 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="checkout of the base branch: show what the change moves (exit 0 same, 2 moved)")
     targets.add_argument("--title", help="heading of the markdown preview")
     targets.set_defaults(run=cmd_targets)
+    from fleet.shards_cli import add_commands
+
+    add_commands(commands)  # shards, shards migrate, preview, up
     return parser
 
 

@@ -34,9 +34,6 @@ SHARD_KEY = "fleet:shard"
 # Provider settings a shard stack needs as much as its environment does: a default provider reads
 # them from the stack it runs in (aws:region, gcp:project, azure-native:location, ...).
 PROVIDER_NAMESPACES = ("aws", "azure-native", "gcp", "kubernetes")
-# The component that parents every cluster: its children are what a shard's `state move` names.
-FLEET_TYPE = "fleet:index:Fleet"
-MEMBER_TYPE = "fleet:index:FleetMember"
 
 
 @dataclass(frozen=True)
@@ -160,33 +157,30 @@ class Move:
         return shlex.join(self.command())
 
 
-def _member_urns(resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Cluster name -> URN of its FleetMember component (the child of the Fleet component)."""
-    return {r["name"]: r["urn"] for r in resources
-            if r["type"] == MEMBER_TYPE and _type_chain(r.get("parent") or "").endswith(FLEET_TYPE)}
+def placement(sharded: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(type, name) -> the stack that declares it, from a sharded environment's synth (each resource
+    names its stack). Components every stack declares (the Fleet) stay where they are."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in sharded:
+        seen.setdefault((r["type"], r["name"]), set()).add(r.get("stack") or "")
+    return {key: next(iter(stacks)) for key, stacks in seen.items() if len(stacks) == 1}
 
 
-def _type_chain(urn: str) -> str:
-    """urn:pulumi:<stack>::<project>::<type chain>::<name> -> the type chain ('' if not a URN)."""
-    parts = urn.split("::")
-    return parts[2] if len(parts) >= 4 else ""
-
-
-def migration_moves(resources: Sequence[Mapping[str, Any]], shards: Sequence[Shard]) -> list[Move]:
-    """One `pulumi state move` per region shard, naming the FleetMember component of each of its
-    clusters: every cloud, GitOps and registration resource of a cluster is a descendant of it, so
-    the whole parent chain moves together. Everything else (the hubs, the Fleet component, shared
-    grants) stays in the environment's stack."""
-    members = _member_urns(resources)
-    environment = next(s.stack for s in shards if s.is_hub)
-    moves = []
-    for shard in shards:
-        if shard.is_hub or shard.retired:
-            continue
-        urns = tuple(members[c] for c in shard.clusters if c in members)
-        if urns:
-            moves.append(Move(shard.name, environment, shard.stack, urns))
-    return moves
+def migration_moves(resources: Sequence[Mapping[str, Any]], places: Mapping[tuple[str, str], str],
+                    environment: str) -> list[Move]:
+    """One `pulumi state move` per shard stack, naming the top-level resources that go there: each
+    resource of the single stack goes where the sharded layout declares its (type, name); a named
+    URN takes its children along, so a resource whose parent goes to the same stack is not named.
+    Providers are never named (state move refuses them): it copies those the moved resources use."""
+    dest = {r["urn"]: places.get((r["type"], r["name"]), environment) for r in resources
+            if not r["type"].startswith("pulumi:providers:")}
+    named: dict[str, list[str]] = {}
+    for r in resources:
+        target = dest.get(r["urn"], environment)
+        if r["urn"] in dest and target != environment and dest.get(r.get("parent") or "") != target:
+            named.setdefault(target, []).append(r["urn"])
+    return [Move(stack.removeprefix(f"{environment}."), environment, stack, tuple(sorted(urns)))
+            for stack, urns in sorted(named.items())]
 
 
 def _descendants(resources: Sequence[Mapping[str, Any]], roots: Iterable[str]) -> set[str]:

@@ -94,7 +94,7 @@ def resolve_shard(own: StackConfig, project_dir: Path) -> tuple[StackConfig, lis
         return own, [Problem(own.source, "", where, f"a shard stack names its environment ({SHARD_OF_KEY}) and "
                              f"its region entry ({SHARD_KEY}) as text; rewrite it with `fleet shards`")]
     if shard_stack(environment, shard) != own.stack:
-        return own, [Problem(own.source, "", where, f"stack '{excerpt(own.stack)}' says it is shard "
+        return own, [Problem(own.source, "", where, f"stack {excerpt(own.stack)} says it is shard "
                              f"{excerpt(shard)} of {excerpt(environment)}, whose stack is "
                              f"'{shard_stack(environment, shard)}'; rewrite it with `fleet shards`")]
     config, problems = _read_one_stack_file(project_dir, environment)

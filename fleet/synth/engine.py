@@ -58,6 +58,7 @@ class Recording:
     stack: str
     records: list[Record]
     outputs: Any
+    stack_outputs: dict[str, Any] = field(default_factory=dict)  # a sharded synth: each shard stack's outputs
 
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"

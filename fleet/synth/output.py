@@ -61,7 +61,7 @@ def resource_entry(record: Record, show_secrets: bool) -> dict[str, Any]:
 
 
 def synth_document(recording: Recording, plan: FleetPlan, show_secrets: bool = False) -> dict[str, Any]:
-    return {
+    document = {
         "project": recording.project,
         "stack": recording.stack,
         "clusters": [cluster_entry(c) for c in plan.clusters],
@@ -69,6 +69,10 @@ def synth_document(recording: Recording, plan: FleetPlan, show_secrets: bool = F
         "resources": [resource_entry(r, show_secrets) for r in sorted(recording.records, key=lambda r: r.urn)],
         "outputs": clean(recording.outputs, show_secrets),
     }
+    if recording.stack_outputs:  # a sharded environment: the outputs of each shard's stack
+        document["stackOutputs"] = {stack: clean(outputs, show_secrets)
+                                    for stack, outputs in sorted(recording.stack_outputs.items())}
+    return document
 
 
 def kubernetes_objects(recording: Recording, show_secrets: bool = False) -> dict[str, list[dict[str, Any]]]:

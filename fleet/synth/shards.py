@@ -59,7 +59,8 @@ def run_sharded(project_dir: Path, config: StackConfig, plan: FleetPlan, only: s
     if wanted is not None:
         return _with_stack(recordings[0]), _part(plan, wanted.clusters)
     records = _tagged(environment) + [r for recording in recordings for r in _tagged(recording)]
-    return Recording(environment.project, environment.stack, records, environment.outputs), plan
+    outputs = {r.stack: r.outputs for r in recordings}
+    return Recording(environment.project, environment.stack, records, environment.outputs, outputs), plan
 
 
 def _wanted(shards: list[Shard], only: str | None) -> Shard | None:
