@@ -218,3 +218,18 @@ def test_finish_through_the_command_checks_the_last_wave(project, capsys):
         "(Deployment flux-system/source-controller has 0/1 ready replicas)" in err
     assert "gate: demo-us-east-02: version: reported no version (not reachable?)" in err
     assert "rollout:" in (project / "fleet.yaml").read_text()
+
+
+def test_the_scheduled_job_opens_each_step_and_the_pull_request_shows_the_wave_plan():
+    import yaml
+
+    workflows = Path(__file__).parent.parent / ".github" / "workflows"
+    job = yaml.safe_load((workflows / "rollout.yml").read_text())["jobs"]["step"]
+    scripts = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'fleet rollout "$action"' in scripts and "--kubeconfig" in scripts and "gh pr create" in scripts
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}  # the push uses its own token
+    diff = yaml.safe_load((workflows / "pr-diff.yml").read_text())["jobs"]["diff"]["steps"]
+    runs = {step["name"]: step.get("run", "") for step in diff}
+    assert "fleet validate --base" in runs["Validate every stack"]  # refuses only what the head introduces
+    assert "fleet rollout status" in runs["Wave plan of the declared rollouts"] and "--format markdown" in \
+        runs["Wave plan of the declared rollouts"]

@@ -59,8 +59,9 @@ def stacks() -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
 
 
-def test_the_four_workflows_exist() -> None:
-    assert [p.name for p in workflow_files()] == ["deploy.yml", "pr-diff-comment.yml", "pr-diff.yml", "preview.yml"]
+def test_the_five_workflows_exist() -> None:
+    assert [p.name for p in workflow_files()] == ["deploy.yml", "pr-diff-comment.yml", "pr-diff.yml", "preview.yml",
+                                                  "rollout.yml"]
 
 
 # --- linters ---------------------------------------------------------------------------------------
