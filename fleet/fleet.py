@@ -99,4 +99,7 @@ class Fleet(pulumi.ComponentResource):
                 registrar.register(spoke, member.handle, member.bootstrap, parent=member)
         for lone in (c for c in plan.clusters if not c.is_hub and c.hub is None and c.name in held):
             self.members[lone.name] = FleetMember(lone, None, False, git_token, opts=child)
+        for published in plan.traffic:  # loadBalancing global | regional (fleet.traffic)
+            from fleet.gitops.traffic import publish  # the AWS SDK only for stacks that publish
+            publish(published, {n: m.handle for n, m in self.members.items()}, dict(self.members), parent=self)
         self.register_outputs({"clusters": sorted(self.members)})

@@ -19,6 +19,7 @@ from datetime import date
 from types import MappingProxyType
 
 from fleet import rollout as rollouts
+from fleet import traffic
 from fleet.problems import WARNING, Problem, did_you_mean, excerpt
 from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
@@ -170,6 +171,7 @@ class ClusterPlan:
 class FleetPlan:
     clusters: tuple[ClusterPlan, ...]
     warnings: tuple[Problem, ...] = ()  # printed, never stopping anything (fleet.spec.versions.judge)
+    traffic: tuple[traffic.TrafficPlan, ...] = ()  # ClusterSets that publish an entry point (fleet.traffic)
 
     @property
     def hubs(self) -> tuple[ClusterPlan, ...]:
@@ -193,6 +195,7 @@ class _Context:
     templates: Mapping[str, Located]
     running: Mapping[str, str] | None = None  # cluster -> minor it runs; None: the declaration is what runs
     problems: list[Problem] = field(default_factory=list)
+    traffic: list[traffic.TrafficPlan] = field(default_factory=list)
     template_users: dict[tuple[str, str, str, str, str], list[str]] = field(default_factory=dict)
 
     def problem(self, where: Located, path: str, message: str) -> None:
@@ -252,7 +255,7 @@ def expand(declaration: Declaration, settings: StackSettings, stack: str,
     if problems:
         return FleetPlan(()), sorted(set(problems))
     ordered = tuple(sorted(clusters, key=lambda c: (c.role != "hub", c.name)))
-    return FleetPlan(ordered, tuple(sorted(set(context.all_warnings())))), []
+    return FleetPlan(ordered, tuple(sorted(set(context.all_warnings()))), tuple(context.traffic)), []
 
 
 def _unique_sets(cluster_sets: Sequence[Located], context: _Context) -> list[Located]:
@@ -287,7 +290,28 @@ def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
         plan = _plan_member(member, cluster_set, environment, hub, context, located)
         if plan is not None:
             plans.append(plan)
+    _plan_traffic(plans, located, context)
     return plans
+
+
+def _plan_traffic(plans: Sequence[ClusterPlan], located: Located, context: _Context) -> None:
+    """The set's DNS entry point and weights (fleet.traffic); one publishing set per stack, since
+    fleet:traffic names one entry point."""
+    cluster_set = located.model
+    assert isinstance(cluster_set, ClusterSet)
+    settings = context.settings.traffic
+    members = [traffic.Member(p.name, p.role, p.region, p.index, p.provider, p.location, p.decommissioning)
+               for p in plans]
+    plan = (traffic.plan_traffic(cluster_set, members, settings.zone, settings.zone_id, settings.hostname)
+            if settings is not None else None)
+    for path, message in traffic.problems(cluster_set, plan, settings is not None):
+        context.problem(located, path, message)
+    if plan is not None and context.traffic:
+        context.problem(located, "spec.loadBalancing.mode",
+                        f"ClusterSet/{context.traffic[0].cluster_set} already publishes {plan.entry} "
+                        "(fleet:traffic names one entry point per stack); write mode: none here")
+    elif plan is not None:
+        context.traffic.append(plan)
 
 
 def _rolled_out(members: list[_Member], located: Located, context: _Context) -> list[_Member]:
@@ -713,6 +737,7 @@ def _registration_labels(member: _Member, cluster_set: ClusterSet, environment: 
                          template: ClusterTemplate) -> dict[str, str]:
     return {
         **_addon_labels(member.provider, template),
+        **traffic.cluster_labels(cluster_set, member.role),
         **_contract_labels(member, cluster_set, environment, template),
         "engine": template.spec.gitops.engine,
         "service-type": template.spec.networking.service_type,
@@ -733,6 +758,7 @@ def _identity(member: _Member, cluster_set: ClusterSet, environment: str,
         "SERVICE_TYPE": template.spec.networking.service_type,
         "KUBERNETES_VERSION": _minor(template.spec.version),
     }
+    identity.update(traffic.identity_keys(traffic.cluster_labels(cluster_set, member.role)))
     if "compliance" in member.labels:
         identity["COMPLIANCE"] = member.labels["compliance"]
     return identity

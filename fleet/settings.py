@@ -84,6 +84,37 @@ class VersionPolicySettings(_Model):
                            description="Warn this many days before a version's end of standard support.")
 
 
+_ZONE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+
+
+class TrafficSettings(_Model):
+    """Where ClusterSets with loadBalancing mode global or regional are published (docs/traffic.md)."""
+
+    zone: str = Field(description="Public Route 53 hosted zone of the entry points (e.g. acme.example), "
+                      "delegated from its parent domain; fleet writes records in it, never creates or deletes it.")
+    zone_id: str = Field(description="The hosted zone's id (Z..., from the Route 53 console): every cluster's "
+                         "DNS identity is scoped to this zone.")
+    hostname: DnsLabel = Field(description="The entry point's name in the zone: global mode answers "
+                               "<hostname>.<zone> and *.<hostname>.<zone>, regional mode <entry>.<hostname>.<zone>.")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone_name(cls, value: str) -> str:
+        if len(value) > 200 or not _ZONE_NAME.match(value):
+            raise ValueError(f"{value[:60]!r} is not a DNS zone name such as acme.example (lowercase, no "
+                             "trailing dot)")
+        return value
+
+    @field_validator("zone_id")
+    @classmethod
+    def _zone_id(cls, value: str) -> str:
+        if not _ZONE_ID.match(value):
+            raise ValueError(f"{value[:40]!r} is not a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ "
+                             "(without /hostedzone/)")
+        return value
+
+
 class StackSettings(_Model):
     declarations: list[str] = Field(
         default_factory=list,
@@ -120,6 +151,9 @@ class StackSettings(_Model):
     protect: bool | None = Field(
         None, description="Force Pulumi protect on/off; by default production clusters are protected."
     )
+    traffic: TrafficSettings | None = Field(
+        None, description="DNS zone and hostname of the ClusterSet's entry point (loadBalancing mode global or "
+        "regional): {zone, zoneId, hostname}.")
     version_policy: VersionPolicySettings = Field(
         default_factory=VersionPolicySettings,
         description="Kubernetes version policy: extended support / LTS, and warning lead time.")

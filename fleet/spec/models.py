@@ -263,8 +263,21 @@ class RegionEntry(_Model):
     decommission: bool | list[int] = Field(
         False,
         description="Step 1 of removing clusters: true (every cluster of the entry) or the cluster numbers "
-        "(1 for <set>-<region>-01) whose deletion protection is lifted. Merge, apply, then remove the entry "
-        "or lower `clusters` in a second change.",
+        "(1 for <set>-<region>-01) whose deletion protection is lifted and whose traffic weight becomes 0. "
+        "Merge, apply, then remove the entry or lower `clusters` in a second change.",
+    )
+    weight: int = Field(
+        100, ge=0, le=255, strict=True,
+        description="Traffic weight of each cluster of the entry in its region's weighted DNS records "
+        "(Route 53, 0..255; loadBalancing mode global or regional): a cluster's share is its weight over "
+        "the sum of the entry's weights. 0 drains the entry: it publishes no record, and in global mode "
+        "its region leaves the entry point.",
+    )
+    cluster_weights: dict[int, Annotated[int, Field(ge=0, le=255, strict=True)]] = Field(
+        default_factory=dict,
+        description="Per-cluster traffic weights by cluster number (1 for <set>-<region>-01), overriding "
+        "`weight`; 0 drains that cluster (Route 53 answers with it only when every weighted cluster of "
+        "the entry is unhealthy).",
     )
 
 
@@ -277,9 +290,26 @@ class Hub(_Model):
 
 
 class LoadBalancing(_Model):
-    mode: Literal["global", "regional", "none"] = Field("regional", description="Traffic distribution.")
+    mode: Literal["global", "regional", "none"] = Field(
+        "none",
+        description="The entry point of the set's services, in the stack's DNS zone (fleet:traffic): "
+        "'global' one hostname for the whole set (<hostname>.<zone> and *.<hostname>.<zone>), answered by "
+        "the healthy region nearest the user (Route 53 latency records) and, inside it, by weight; "
+        "'regional' one hostname per region entry (<entry>.<hostname>.<zone>), failing over within it; "
+        "'none' nothing is published and no gateway is installed.",
+    )
     algorithm: Literal["round-robin", "least-request", "weighted-least-request", "random", "ring-hash"] = Field(
-        "round-robin", description="Load-balancing algorithm published to the GitOps layer."
+        "round-robin",
+        description="Load-balancing algorithm of every workload cluster's entry gateway (Envoy Gateway "
+        "BackendTrafficPolicy, from the cluster's traffic-policy label / TRAFFIC_POLICY identity key): "
+        "round-robin, least-request, random, ring-hash (consistent hash of the client address); "
+        "weighted-least-request is least-request honouring endpoint weights, which Envoy's least-request "
+        "always does, so both install the same policy.",
+    )
+    zone_aware: bool = Field(
+        False,
+        description="Prefer endpoints in the client's own zone (Envoy zone-aware routing, preferLocal); "
+        "not with ring-hash, which Envoy Gateway cannot route zone-aware.",
     )
 
 
