@@ -1,0 +1,180 @@
+"""Changing loadBalancing changes exactly what it should, on the real program under the mock engine:
+a reduced prod stack (one cluster per cloud, two on AWS) synthesised once as the base and once per
+change, compared with `fleet diff`'s own diff_synth. Also: what the synth holds per cloud (records'
+owners, health checks, keyless identities) validates against the SDK and the chart's schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from fleet.stack import StackConfig
+from fleet.synth.diff import Change, diff_synth, render_text
+from tests.test_zero_touch import stack_config, synth
+
+Spec = dict[str, Any]
+CRDS = Path(__file__).parent / "crds"
+DNS_TYPES = ("aws:route53/", "aws:iam/", "aws:eks/podIdentityAssociation", "fleet:traffic:")
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SPOKES = ("production-fleet-us-east-01", "production-fleet-us-east-02", "production-fleet-eu-west-01",
+          "production-fleet-us-central-01")
+
+
+def reduced(edit: Callable[[Spec], None] | None = None) -> StackConfig:
+    """The prod stack with fewer clusters (us-east 2, eu-west 1, us-central 1), then `edit` on its ClusterSet spec."""
+    config = stack_config("prod")
+    values = copy.deepcopy(dict(config.values))
+    spec = next(d for d in values["fleet:documents"] if d.get("kind") == "ClusterSet")["spec"]
+    for entry, count in zip(spec["regions"], (2, 1, 1), strict=True):
+        entry["clusters"] = count
+    if edit:
+        edit(spec)
+    return StackConfig(config.stack, config.source, values, config.secret_keys)
+
+
+def lb(**fields: Any) -> Callable[[Spec], None]:
+    return lambda spec: spec["loadBalancing"].update(fields)
+
+
+def weight_of_us_east_02(spec: Spec) -> None:
+    spec["regions"][0]["clusterWeights"] = {2: 0}
+
+
+CHANGES: dict[str, Callable[[Spec], None]] = {
+    "algorithm": lb(algorithm="least-request"),
+    "weight": weight_of_us_east_02,
+    "regional": lb(mode="regional"),
+    "none": lambda spec: spec.update(loadBalancing={"mode": "none"}),
+}
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return synth(reduced())
+
+
+@pytest.fixture(scope="module")
+def heads() -> dict[str, dict]:
+    return {name: synth(reduced(edit)) for name, edit in CHANGES.items()}
+
+
+def is_dns(change: Change) -> bool:
+    return change.type.startswith(DNS_TYPES) or (change.type == RELEASE and change.name.endswith("-external-dns"))
+
+
+def by_type(document: dict, prefix: str) -> list[dict]:
+    return [r for r in document["resources"] if r["type"].startswith(prefix)]
+
+
+# --- what the canonical global entry point is made of ----------------------------------------
+
+
+def test_every_workload_cluster_has_a_record_owner_a_health_check_and_weighted_records(base: dict) -> None:
+    checks = {r["name"]: r["inputs"] for r in by_type(base, "aws:route53/healthCheck")}
+    records = [r["inputs"] for r in by_type(base, "aws:route53/record")]
+    for spoke in SPOKES:
+        record = f"{spoke}.apps.prod.acme.example"
+        check = checks[f"{spoke}-entry"]
+        assert (check["type"], check["fqdn"], check["port"]) == ("TCP", record, 443)
+        weighted = [r for r in records if r.get("setIdentifier") == spoke]
+        assert sorted(r["name"] for r in weighted) == sorted(
+            [f"{spoke.split('-fleet-')[1][:-3]}.apps.prod.acme.example",
+             f"*.{spoke.split('-fleet-')[1][:-3]}.apps.prod.acme.example"])
+        assert all(r["records"] == [record] and r["weightedRoutingPolicies"] == [{"weight": 100}] for r in weighted)
+        assert all(r["healthCheckId"].startswith(f"{spoke}-entry") for r in weighted)
+        values = next(r["inputs"]["values"] for r in by_type(base, RELEASE) if r["name"] == f"{spoke}-external-dns")
+        assert values["txtOwnerId"] == spoke and values["domainFilters"] == [record]
+        assert values["extraArgs"]["fqdn-template"] == record
+    latency = [r for r in records if "latencyRoutingPolicies" in r]
+    assert sorted((r["name"], r["setIdentifier"], r["latencyRoutingPolicies"][0]["region"]) for r in latency) == sorted(
+        (name, region, aws) for name in ("apps.prod.acme.example", "*.apps.prod.acme.example")
+        for region, aws in (("us-east", "us-east-1"), ("eu-west", "eu-west-1"), ("us-central", "us-east-2")))
+    calculated = [c for c in checks.values() if c["type"] == "CALCULATED"]
+    assert len(calculated) == 3 and all(c["childHealthThreshold"] == 1 for c in calculated)
+
+
+def test_keyless_identity_per_cloud(base: dict) -> None:
+    """EKS: Pod Identity; AKS and GKE: an IAM OIDC provider for the cluster's own issuer and a role
+    trusting its external-dns service account. No access key anywhere."""
+    associations = {r["inputs"]["serviceAccount"]: r for r in by_type(base, "aws:eks/podIdentityAssociation")
+                    if r["name"].endswith("-external-dns")}
+    assert len([r for r in by_type(base, "aws:eks/podIdentityAssociation") if r["name"].endswith("-external-dns")]) == 2
+    assert set(associations) == {"external-dns"}
+    providers = {r["name"]: r["inputs"] for r in by_type(base, "aws:iam/openIdConnectProvider")
+                 if r["name"].endswith("-external-dns")}
+    assert set(providers) == {"production-fleet-eu-west-01-external-dns", "production-fleet-us-central-01-external-dns"}
+    assert providers["production-fleet-us-central-01-external-dns"]["url"].startswith(
+        "https://container.googleapis.com/v1/projects/acme-fleet-prod/")
+    assert all(p["clientIdLists"] == ["sts.amazonaws.com"] for p in providers.values())
+    releases = {r["name"]: r["inputs"]["values"] for r in by_type(base, RELEASE) if r["name"].endswith("-external-dns")}
+    for name, values in releases.items():
+        env = {e["name"]: e["value"] for e in values["env"]}
+        web_identity = "us-east" not in name
+        assert ("AWS_ROLE_ARN" in env) == web_identity, name
+        assert not any("SECRET" in k or "ACCESS_KEY" in k for k in env)
+        if web_identity:
+            (volume,) = values["extraVolumes"]
+            assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "sts.amazonaws.com"
+
+
+def test_external_dns_values_validate_against_the_chart_schema(base: dict) -> None:
+    schema = json.loads((CRDS / "external-dns-1.21.1.values.schema.json").read_text())
+    releases = [r for r in by_type(base, RELEASE) if r["name"].endswith("-external-dns")]
+    assert len(releases) == len(SPOKES)
+    for release in releases:
+        values = json.loads(json.dumps(release["inputs"]["values"]).replace(".0,", ",").replace(".0}", "}"))
+        jsonschema.validate(values, schema, cls=jsonschema.Draft7Validator)
+        assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
+
+
+# --- each change changes exactly what it should ----------------------------------------------
+
+
+def test_changing_a_weight_changes_only_that_clusters_weighted_records(base: dict, heads: dict) -> None:
+    diff = diff_synth(base, heads["weight"])
+    assert sorted((c.action, c.name, c.fields) for c in diff.changes) == [
+        ("change", "production-fleet-us-east-02-weighted", ("inputs.weightedRoutingPolicies[0].weight",)),
+        ("change", "production-fleet-us-east-02-weighted-wildcard", ("inputs.weightedRoutingPolicies[0].weight",)),
+    ], render_text(diff)
+
+
+def test_changing_the_algorithm_changes_only_the_clusters_policy_label_and_identity(base: dict, heads: dict) -> None:
+    """Per spoke: its identity ConfigMap and Flux's copy of it (TRAFFIC_POLICY) and its registration
+    on the (Argo CD) hub (the traffic-policy label); no DNS resource."""
+    diff = diff_synth(base, heads["algorithm"])
+    expected = sorted(
+        [("kubernetes:core/v1:ConfigMap", f"{s}-cluster-identity", ("inputs.data.TRAFFIC_POLICY",)) for s in SPOKES]
+        + [("kubernetes:core/v1:ConfigMap", f"{s}-flux-cluster-identity", ("inputs.data.TRAFFIC_POLICY",))
+           for s in SPOKES]  # every spoke runs Flux (production-blueprint)
+        + [("kubernetes:core/v1:Secret", f"{s}-hub-registration", ("inputs.metadata.labels.traffic-policy",))
+           for s in SPOKES])
+    assert {c.action for c in diff.changes} == {"change"}, render_text(diff)
+    assert sorted((c.type, c.name, c.fields) for c in diff.changes) == expected, render_text(diff)
+
+
+def test_regional_mode_removes_only_the_latency_layer(base: dict, heads: dict) -> None:
+    diff = diff_synth(base, heads["regional"])
+    assert {c.action for c in diff.changes} == {"delete"}, render_text(diff)
+    deleted = Counter(c.type for c in diff.changes)
+    assert deleted == {"aws:route53/record:Record": 6, "aws:route53/healthCheck:HealthCheck": 3}
+    assert all(c.name.endswith(("-latency", "-latency-wildcard", "-region")) for c in diff.changes)
+
+
+def test_mode_none_removes_everything_traffic_created_and_nothing_else(base: dict, heads: dict) -> None:
+    diff = diff_synth(base, heads["none"])
+    deleted = [c for c in diff.changes if c.action == "delete"]
+    assert {c.type for c in deleted if not is_dns(c)} == set(), render_text(diff)
+    created_by_traffic = [r for r in base["resources"] if is_dns(Change("x", r["urn"], r["type"], r["name"]))
+                          and (r["type"].startswith(("aws:route53/", "fleet:traffic:")) or "external-dns" in r["name"])]
+    assert sorted(c.urn for c in deleted) == sorted(r["urn"] for r in created_by_traffic)
+    assert not [c for c in diff.changes if c.action in ("add", "replace")]
+    changed = [c for c in diff.changes if c.action == "change"]  # labels and identity lose the traffic policy
+    assert changed and not [c for c in changed if is_dns(c)]
+    assert not by_type(heads["none"], "aws:route53/")
