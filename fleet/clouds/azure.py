@@ -173,15 +173,6 @@ def role_definition_id(subscription_id: str, role: str) -> str:
     return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
 
 
-def node_pool_args(pool: NodePoolPlan, plan: ClusterPlan) -> dict[str, Any]:
-    """The fields an AKS agent pool takes (inline system profile and AgentPool alike).
-
-    Spot applies to user pools only (AKS refuses spot system pools); spot pools carry the taint
-    AKS adds anyway, so the next update does not try to remove it, and get no surge (unsupported).
-    """
-    spot = pool.spot and not pool.system
-    taints = list(pool.taints) + ([SPOT_TAINT] if spot and SPOT_TAINT not in pool.taints else [])
-    args: dict[str, Any] = {
 def sku_tier(plan: ClusterPlan) -> str:
     """Premium where LTS is relied on (LTS needs it), Standard (uptime SLA) in production, else Free.
     https://learn.microsoft.com/azure/aks/long-term-support"""
@@ -196,6 +187,15 @@ def support_plan(plan: ClusterPlan) -> str | None:
     return "AKSLongTermSupport" if plan.extended_support else None
 
 
+def node_pool_args(pool: NodePoolPlan, plan: ClusterPlan) -> dict[str, Any]:
+    """The fields an AKS agent pool takes (inline system profile and AgentPool alike).
+
+    Spot applies to user pools only (AKS refuses spot system pools); spot pools carry the taint
+    AKS adds anyway, so the next update does not try to remove it, and get no surge (unsupported).
+    """
+    spot = pool.spot and not pool.system
+    taints = list(pool.taints) + ([SPOT_TAINT] if spot and SPOT_TAINT not in pool.taints else [])
+    args: dict[str, Any] = {
         "mode": "System" if pool.system else "User",
         "vm_size": sizes.instance_type("azure", pool.size),
         "os_type": "Linux",
