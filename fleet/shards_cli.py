@@ -216,6 +216,45 @@ def _pulumi(command: list[str], allow_failure: bool = False) -> str:
     return run.stdout
 
 
+# --- what a pull request touches ---------------------------------------------------------------
+
+
+def cmd_changed(args: argparse.Namespace) -> int:
+    """The shards whose clusters' plans differ between the base checkout and this one, decided from
+    the declarations alone (fleet.shards.changed_shards); every shard when the base cannot be
+    planned (nothing to compare with)."""
+    from fleet.shards import changed_shards
+    from fleet.stack import plan_stack, read_stack_file
+
+    project_dir, config, result, code = _planned(args)
+    if result is None:
+        return code
+    shards = environment_shards(project_dir, config, result)
+    base_dir = Path(args.base).expanduser()
+    names = [s.name for s in shards]
+    if (base_dir / f"Pulumi.{config.stack}.yaml").is_file():
+        base_config, trouble = read_stack_file(base_dir, config.stack)
+        base = None if trouble else plan_stack(base_config, base_dir)
+        if base is not None and not base.problems:
+            settings_changed = _settings(base.settings) != _settings(result.settings)
+            if result.settings.sharding != "region":
+                names = names if base.plan != result.plan or settings_changed else []
+            else:
+                names = changed_shards(base.plan, result.plan, config.stack, settings_changed)
+    chosen = [s for s in shards if s.name in names]
+    if args.json:
+        print(json.dumps([s.as_json() for s in chosen]))
+    else:
+        for shard in chosen:
+            print(shard.name)
+    return EXIT_OK
+
+
+def _settings(settings: Any) -> dict[str, Any]:
+    """Stack settings other than the declaration (whose effect the plans already show)."""
+    return settings.model_dump(exclude={"documents", "declarations"})
+
+
 # --- preview / up ----------------------------------------------------------------------------------
 
 
@@ -267,6 +306,11 @@ def add_commands(commands: Any) -> None:
     migrate.add_argument("--run", action="store_true", dest="execute",
                          help="run the commands (pulumi stack init + state move)")
     migrate.set_defaults(run=cmd_migrate)
+    changed = below.add_parser("changed", help="the shards a change touches, decided from the declarations")
+    changed.add_argument("--stack", "-s", default="prod", help="the environment's stack (default prod)")
+    changed.add_argument("--base", required=True, metavar="DIR", help="checkout of the base (e.g. git worktree)")
+    changed.add_argument("--json", action="store_true", help='[{"shard", "stack", "clusters"}]')
+    changed.set_defaults(run=cmd_changed)
     for operation in ("preview", "up"):
         command = commands.add_parser(operation, help=f"pulumi {operation} of the environment's stack, then its "
                                                       "shards in parallel (Automation API)")

@@ -17,6 +17,7 @@ from fleet.cli import main
 from fleet.shards import migration_moves, placement, simulate_moves
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import synthesize
+from fleet.synth.diff import diff_synth, render_markdown
 
 HUB = {"template": "management-blueprint", "provider": "aws", "location": "us-east"}
 US_EAST = {"name": "us-east", "clusters": 2, "template": "production-blueprint", "provider": "aws"}
@@ -118,6 +119,9 @@ def test_adding_a_region_changes_no_existing_stack(sharded, tmp_path):
         outputs = sharded["outputs"] if stack == "prod" else sharded["stackOutputs"][stack]
         grown_outputs = grown["outputs"] if stack == "prod" else grown["stackOutputs"][stack]
         assert outputs == grown_outputs, f"outputs of {stack} changed"
+    report = render_markdown(diff_synth(sharded, grown))
+    assert "#### stack `prod.us-west`: " in report and "#### stack `prod.us-east`" not in report
+    assert {c.stack for c in diff_synth(sharded, grown).changes} == {"prod.us-west"}
 
 
 def test_one_shard_synthesises_alone_against_the_hubs_outputs(sharded, tmp_path):
@@ -177,3 +181,14 @@ def test_fleet_shards_migrate_prints_the_state_move_commands(tmp_path, monkeypat
         ["pulumi", "state", "move", "--source", "prod", "--dest", "prod.eu-west", "--yes"],
         ["pulumi", "state", "move", "--source", "prod", "--dest", "prod.us-east", "--yes"]]
     assert "'urn:pulumi:prod::fleet::fleet:index:Fleet$fleet:index:FleetMember::fleet-eu-west-01'" in lines[0]
+
+
+def test_fleet_shards_changed_names_only_the_shards_a_change_touches(tmp_path, monkeypatch, capsys):
+    base = project(tmp_path / "base", [US_EAST, EU_WEST])
+    head = project(tmp_path / "head", [{**US_EAST, "clusters": 3}, US_WEST, EU_WEST])
+    monkeypatch.chdir(head)
+    assert main(["shards", "changed", "--stack", "prod", "--base", str(base), "--json"]) == 0
+    assert [row["stack"] for row in json.loads(capsys.readouterr().out)] == ["prod.us-east", "prod.us-west"]
+    assert not list(head.glob("Pulumi.prod.*.yaml"))  # deciding writes nothing
+    assert main(["shards", "changed", "--stack", "prod", "--base", str(tmp_path / "nowhere"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 4  # no base to compare with: every shard

@@ -55,6 +55,7 @@ class Change:
     name: str
     fields: tuple[str, ...] = ()
     destructive: bool = False
+    stack: str = ""  # a sharded environment's synth: the stack holding the resource
 
 
 @dataclass
@@ -158,11 +159,13 @@ def diff_synth(base: dict[str, Any], head: dict[str, Any]) -> Diff:
     result.clusters_added = sorted(head_clusters - base_clusters)
     result.clusters_removed = sorted(base_clusters - head_clusters)
     for urn in sorted(after.keys() - before.keys()):
-        result.changes.append(Change("add", urn, after[urn]["type"], after[urn]["name"]))
+        result.changes.append(Change("add", urn, after[urn]["type"], after[urn]["name"],
+                                     stack=after[urn].get("stack") or ""))
     for urn in sorted(before.keys() - after.keys()):
         old = before[urn]
         destructive = old["type"] in CLUSTER_TYPES or bool(old.get("protect"))
-        result.changes.append(Change("delete", urn, old["type"], old["name"], destructive=destructive))
+        result.changes.append(Change("delete", urn, old["type"], old["name"], destructive=destructive,
+                                     stack=old.get("stack") or ""))
     for urn in sorted(before.keys() & after.keys()):
         change = _compare(before[urn], after[urn])
         if change:
@@ -181,7 +184,7 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
     replaced = any(_under(p, f"inputs.{t}") for p in paths for t in triggers) or "provider" in paths
     destructive = replaced and new["type"] in CLUSTER_TYPES
     return Change("replace" if replaced else "change", new["urn"], new["type"], new["name"], tuple(paths),
-                  destructive)
+                  destructive, new.get("stack") or "")
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -207,7 +210,9 @@ def render_text(diff: Diff) -> str:
     for change in diff.changes:
         mark = "  [DESTRUCTIVE]" if change.destructive else ""
         fields = f"  ({', '.join(change.fields)})" if change.fields else ""
-        lines.append(f"{SYMBOLS[change.action]:>2} {change.action:<8} {change.type}  {change.name}{fields}{mark}")
+        where = f"[{change.stack}] " if change.stack else ""
+        lines.append(f"{SYMBOLS[change.action]:>2} {change.action:<8} {where}{change.type}  "
+                     f"{change.name}{fields}{mark}")
     for name in diff.clusters_added:
         lines.append(f" + cluster  {name}")
     for name in diff.clusters_removed:
@@ -232,9 +237,20 @@ def render_markdown(diff: Diff, title: str = "fleet diff") -> str:
         lines += [f"> - cluster `{n}` removed" for n in diff.clusters_removed]
         lines += [f"> - `{c.type}` `{c.name}` ({c.action})" for c in diff.destructive]
         lines.append("")
-    lines += ["| action | type | name | changed fields |", "|---|---|---|---|"]
-    for change in diff.changes:
+    stacks = sorted({c.stack for c in diff.changes})
+    for stack in stacks:  # a sharded environment: what changes, per stack
+        if stack:
+            shown = [c for c in diff.changes if c.stack == stack]
+            lines += [f"#### stack `{stack}`: " + ", ".join(
+                f"{sum(1 for c in shown if c.action == a)} to {a}" for a in ("add", "change", "replace", "delete")), ""]
+        lines += _change_table([c for c in diff.changes if c.stack == stack]) + ([""] if stack else [])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _change_table(changes: list[Change]) -> list[str]:
+    lines = ["| action | type | name | changed fields |", "|---|---|---|---|"]
+    for change in changes:
         fields = ", ".join(f"`{f}`" for f in change.fields[:8]) + (" ..." if len(change.fields) > 8 else "")
         mark = " **destructive**" if change.destructive else ""
         lines.append(f"| {change.action}{mark} | `{change.type}` | `{change.name}` | {fields} |")
-    return "\n".join(lines) + "\n"
+    return lines
