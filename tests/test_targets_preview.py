@@ -122,3 +122,36 @@ def test_base_without_the_stack_counts_everything_as_new(pair: tuple[Path, Path]
     code, out = preview(head, base, "staging", monkeypatch, capsys)
     assert code == 2
     assert "| `ApplicationSet/argocd/kyverno` | argocd | 1 | new, +`staging-fleet-us-east-01` |" in out
+
+
+def test_the_workflow_step_appends_the_preview(tmp_path: Path) -> None:
+    """The pull-request job's step, run as the runner would: a merge commit whose first parent is the
+    base, no base worktree made by an earlier step (the step makes its own), the report appended."""
+    import os
+    import subprocess
+    import sys
+
+    workflow = yaml.safe_load((PROJECT_DIR / ".github/workflows/pr-diff.yml").read_text())
+    steps = workflow["jobs"]["diff"]["steps"]
+    step = next(s for s in steps if "fleet targets" in s.get("run", ""))
+    assert steps.index(step) < next(i for i, s in enumerate(steps) if s.get("name", "").startswith("Write the report"))
+    head = checkout(tmp_path / "repo")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=head, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=head, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=head, check=True)
+
+    def widen(documents: list) -> None:
+        documents[0]["spec"]["generators"][0]["clusters"]["selector"] = {}
+
+    edit_yaml(head / "gitops/addons/argocd/base/compliance-gdpr.yaml", widen)
+    subprocess.run([*git, "commit", "-qam", "head"], cwd=head, check=True)
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    environment = {**os.environ, "RUNNER_TEMP": str(runner),
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=head, env=environment, check=True, timeout=300)
+    report = (runner / "diff.md").read_text()
+    assert report.count("### Targeting: stack `") == 2
+    assert "**compliance-scope**: `ApplicationSet/argocd/compliance-gdpr` on `production-fleet-hub`" in report
+    assert "```mermaid" in report
