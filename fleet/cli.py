@@ -647,8 +647,8 @@ def _base_targets(base_dir: Path, stack: str) -> tuple[Any, FleetPlan | None]:
 def _targets_text(report: Any) -> str:
     lines = [f"fleet targets: stack {report.stack}: {len(report.targets)} targets"]
     for target in sorted(report.targets.values(), key=lambda t: (t.engine, t.kind, t.name)):
-        on = ", ".join(sorted(target.delivered_on))
-        lines.append(f"{target.kind} {target.name} ({target.engine}, on {on}): {len(target.clusters)} cluster(s)")
+        on = f"on {', '.join(sorted(target.delivered_on))}" if target.delivered_on else "no cluster receives it"
+        lines.append(f"{target.kind} {target.name} ({target.engine}, {on}): {len(target.clusters)} cluster(s)")
         lines += [f"    {cluster}" for cluster in sorted(target.clusters)]
         lines += [f"    not evaluated: {reason}" for reason in target.unevaluated]
     if report.findings:
