@@ -24,7 +24,7 @@ from fleet.problems import WARNING, Problem, did_you_mean, excerpt
 from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
 from fleet.spec.load import Declaration, Located
-from fleet.spec.models import ClusterSet, ClusterTemplate, NodePool
+from fleet.spec.models import ClusterSet, ClusterTemplate, NodePool, TemplateSpec
 from fleet.spec.regions import CITIES, Location, clouds_of, equivalent, locations_of, resolve_location
 
 SUPERNET = ipaddress.ip_network("10.0.0.0/8")
@@ -152,6 +152,7 @@ class ClusterPlan:
     deployer: str | None = None  # this cloud's deploying principal (fleet:deployer), None: unset
     extended_support: bool = False  # EKS upgrade policy EXTENDED / AKS LTS (fleet:versionPolicy)
     wave: str | None = None  # the rollout wave of the cluster, when its ClusterSet declares a rollout
+    cilium_version: str | None = None  # the Cilium release fleet installs (EKS with cni cilium), else None
 
     @property
     def is_hub(self) -> bool:
@@ -588,6 +589,7 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         deployer=getattr(context.settings.deployer, member.provider, None),
         extended_support=_extended_support(member, environment, context.settings),
         wave=member.wave,
+        cilium_version=_cilium_version(member.provider, spec),
     )
 
 
@@ -605,6 +607,7 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
         who = user if context.running is None or member.name in context.running else f"{user} (new {member.name})"
         context.template_problem(tpl, "spec.version", verdict.message, who, verdict.severity)
         ok = ok and verdict.severity == WARNING
+    ok = _check_cilium(member, spec, context, user) and ok
     if spec.networking.api_access == "dns" and member.provider != "gcp":
         context.template_problem(tpl, "spec.networking.apiAccess",
                                  f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, not on "
@@ -649,6 +652,30 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
                                      user)
             ok = False
     return ok
+
+
+def _cilium_version(provider: str, spec: TemplateSpec) -> str | None:
+    if spec.networking.cni != "cilium" or not CILIUM_IS_ADDON[provider]:
+        return None
+    return spec.networking.cilium_version or versions.CILIUM_VERSION
+
+
+def _check_cilium(member: _Member, spec: TemplateSpec, context: _Context, user: str) -> bool:
+    """Cilium's compatibility table (fleet.spec.versions.cilium_verdict); a version the template
+    chooses, a new cluster or another Kubernetes minor is a change that introduces the pair."""
+    chosen = _cilium_version(member.provider, spec)
+    minor = versions.parse_version(spec.version)
+    if chosen is None or minor is None:
+        return True
+    running = _running(member, spec.version, context.running)
+    introducing = (spec.networking.cilium_version is not None or running is None
+                   or versions.parse_version(running)[:2] != minor[:2])
+    verdict = versions.cilium_verdict(chosen, f"{minor[0]}.{minor[1]}", introducing)
+    if verdict is None:
+        return True
+    path = "spec.networking.ciliumVersion" if spec.networking.cilium_version else "spec.networking.cni"
+    context.template_problem(member.template, path, verdict.message, user, verdict.severity)
+    return verdict.severity == WARNING
 
 
 def _extended_support(member: _Member, environment: str, settings: StackSettings) -> bool:

@@ -99,8 +99,8 @@ def test_expansion_warns_for_running_clusters_and_refuses_only_the_new_one():
     running = {"demo-eu-west-01": "1.34", "demo-eu-west-02": "1.34"}
     plan, problems = _expand("1.34", MORNING, running)
     assert problems == [] and len(plan.clusters) == 2
-    assert [w.severity for w in plan.warnings] == [WARNING]
-    assert "warning: Kubernetes 1.34 left standard support on AKS on 2026-11-30" in str(plan.warnings[0])
+    assert [w.severity for w in _version_warnings(plan)] == [WARNING]
+    assert "warning: Kubernetes 1.34 left standard support on AKS on 2026-11-30" in str(_version_warnings(plan)[0])
     _, problems = _expand("1.34", MORNING, running, clusters=3)  # a third cluster is new
     assert len(problems) == 1 and problems[0].severity == ERROR
     assert "(new demo-eu-west-03)" in str(problems[0]) and "may not introduce it" in str(problems[0])
@@ -114,12 +114,16 @@ def test_without_a_record_of_what_runs_the_declaration_is_what_runs():
     assert problems == [] and plan.warnings
 
 
+def _version_warnings(plan) -> list:
+    return [w for w in plan.warnings if w.path == "spec.version"]
+
+
 def test_warn_days_is_a_stack_setting():
     _, problems = _expand("1.35", date(2027, 2, 1), None, provider="aws")
     plan, _ = _expand("1.35", date(2027, 2, 1), None, policy={"warnDays": 30}, provider="aws")
-    assert problems == [] and plan.warnings == ()
+    assert problems == [] and _version_warnings(plan) == []
     plan, _ = _expand("1.35", date(2027, 2, 1), None, policy={"warnDays": 90}, provider="aws")
-    assert len(plan.warnings) == 1
+    assert len(_version_warnings(plan)) == 1
 
 
 # --- the command line: --as-of and --base (the pull-request check) ------------------------------
@@ -164,3 +168,56 @@ def test_plan_as_of_prints_warnings_and_keeps_its_output(tmp_path, monkeypatch, 
     captured = capsys.readouterr()
     assert '"version": "1.34"' in captured.out and "warning:" in captured.err
     assert '"wave"' not in captured.out  # no rollout declared: the row is as before
+
+
+# --- Cilium's compatibility table ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cilium", "kubernetes", "introducing", "expected"), [
+    ("1.18.14", "1.33", True, None),
+    ("1.18.14", "1.35", False, WARNING),  # runs already: the table never stops a deploy of it
+    ("1.18.14", "1.35", True, ERROR),
+    ("1.19.3", "1.35", True, None),
+    ("1.19.3", "1.31", True, ERROR),
+    ("1.17.9", "1.31", False, ERROR),  # not in fleet's copy of the table
+    ("1.19", "1.33", False, ERROR),  # not a release
+])
+def test_cilium_compatibility(cilium, kubernetes, introducing, expected):
+    verdict = versions.cilium_verdict(cilium, kubernetes, introducing)
+    assert (verdict.severity if verdict else None) == expected
+    if expected and "1.18.14" in cilium:
+        assert "e2e-tested on Kubernetes 1.30, 1.31, 1.32, 1.33, not 1.35" in verdict.message
+        assert "use Cilium 1.19.x" in verdict.message
+
+
+def _cilium_plan(version: str, cilium: str | None, provider: str = "aws"):
+    networking = {"cni": "cilium", **({"ciliumVersion": cilium} if cilium else {})}
+    settings, _ = parse_settings({"gcpProject": "p"}, "s")
+    documents = [template(version=version, networking=networking),
+                 cluster_set(hub=None, environment="staging",
+                             regions=[{"name": "us-east", "clusters": 1, "template": "base", "provider": provider}])]
+    declaration, problems = parse_documents([RawDocument("fleet.yaml", d) for d in documents])
+    assert not problems
+    return expand(declaration, settings, "staging", MORNING, None)
+
+
+def test_a_cilium_version_the_template_chooses_must_be_tested_on_its_kubernetes_minor():
+    _, problems = _cilium_plan("1.35", "1.18.14")
+    assert [p.path for p in problems] == ["spec.networking.ciliumVersion"]
+    plan, problems = _cilium_plan("1.35", "1.19.3")
+    assert problems == [] and plan.clusters[0].cilium_version == "1.19.3"
+    plan, problems = _cilium_plan("1.35", None)  # the pinned default on a running cluster: a warning
+    assert problems == [] and plan.clusters[0].cilium_version == versions.CILIUM_VERSION
+    assert any("spec.networking.cni: warning: Cilium" in str(w) for w in plan.warnings)
+    plan, _ = _cilium_plan("1.35", "1.19.3", provider="azure")  # AKS: the cloud's managed Cilium
+    assert plan.clusters[0].cilium_version is None
+
+
+def test_the_chosen_cilium_version_is_the_chart_fleet_installs():
+    from tests.test_cloud_aws import PRODUCTION_SPEC, SETTINGS, _plans, _synthesize
+
+    spec = {**PRODUCTION_SPEC, "networking": {**PRODUCTION_SPEC["networking"], "ciliumVersion": "1.19.3"}}
+    synth = _synthesize(_plans(spec, "production", SETTINGS))
+    releases = [synth.inputs(r) for r in synth.records if r.type == "kubernetes:helm.sh/v3:Release"
+                and synth.inputs(r).get("chart") == "cilium"]
+    assert releases and {r["version"] for r in releases} == {"1.19.3"}

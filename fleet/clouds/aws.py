@@ -39,6 +39,7 @@ from fleet.behaviour.aws import (
 from fleet.clouds import kubeconfig, sizes
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.plan import DECOMMISSION_TAG, ClusterPlan, NodePoolPlan, Taint
+from fleet.spec import versions
 
 # --- tables ----------------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ ADDON_CONFIGURATION = {"vpc-cni": VPC_CNI_CONFIGURATION}
 
 CILIUM_CHART = "cilium"
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
-CILIUM_VERSION = "1.18.14"  # latest 1.18 patch (2026-09-15)
+CILIUM_VERSION = versions.CILIUM_VERSION  # the default; a template may choose another (plan.cilium_version)
 CILIUM_CNI_CONFIGMAP = "cilium-cni-configuration"
 # Nodes join with this taint; the Cilium agent removes it once it manages the node, so no
 # workload pod is ever started without Cilium networking.
@@ -671,7 +672,7 @@ class EksCluster(pulumi.ComponentResource):
             f"{plan.name}-cilium",
             name="cilium",
             chart=CILIUM_CHART,
-            version=CILIUM_VERSION,
+            version=plan.cilium_version or CILIUM_VERSION,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY),
             namespace="kube-system",
             values=self.cluster.endpoint.apply(lambda e: cilium_values(plan, e.removeprefix("https://"))),

@@ -162,6 +162,13 @@ class Networking(_Model):
         "open only to authorizedNetworks, the stack's CI runner ranges and the hub's egress), or "
         "'dns' (GKE DNS-based endpoint authorised by IAM; gcp only).",
     )
+    cilium_version: str | None = Field(
+        None,
+        description="Cilium release fleet installs where it runs Cilium itself (EKS; AKS and GKE run the cloud's "
+        "managed Cilium), e.g. '1.19.3'; default the pinned one. Must be e2e-tested on the template's Kubernetes "
+        "version (Cilium's compatibility table).",
+        max_length=32,
+    )
     authorized_networks: list[Cidr] = Field(
         default_factory=list,
         description="Extra CIDR blocks allowed to reach the API endpoint when apiAccess is "

@@ -348,6 +348,44 @@ def hard_problem(provider: str, version: str, today: date) -> str | None:
     return check_version(provider, version, today)
 
 
+# --- Cilium on EKS (where fleet installs it; AKS and GKE run the cloud's managed Cilium) ----------
+
+CILIUM_VERSION = "1.18.14"  # the chart fleet installs unless a template sets networking.ciliumVersion
+# Kubernetes minors each Cilium minor is e2e-tested on ("All Kubernetes versions listed are e2e
+# tested and guaranteed to be compatible with Cilium"), Documentation/network/kubernetes/
+# compatibility.rst of cilium/cilium at each release: v1.18.14 lists 1.30-1.33, v1.19.3 lists
+# 1.32-1.35. https://docs.cilium.io/en/stable/network/kubernetes/compatibility/
+CILIUM_TESTED: dict[str, tuple[str, ...]] = {
+    "1.18": ("1.30", "1.31", "1.32", "1.33"),
+    "1.19": ("1.32", "1.33", "1.34", "1.35"),
+}
+CILIUM_SOURCE = "https://docs.cilium.io/en/stable/network/kubernetes/compatibility/"
+
+
+def cilium_verdict(cilium_version: str, kubernetes_minor: str, introducing: bool) -> Verdict | None:
+    """Whether a Cilium release is e2e-tested on the cluster's Kubernetes minor. Outside Cilium's
+    table: refused when the change introduces the pair (a new cluster, another Kubernetes minor,
+    or a Cilium version chosen in the template), a warning for a cluster that runs it already."""
+    parsed = parse_version(cilium_version)
+    if parsed is None or parsed[2] is None:
+        return Verdict(ERROR, f"'{cilium_version}' is not a Cilium release (expected MAJOR.MINOR.PATCH, "
+                              f"e.g. {CILIUM_VERSION})")
+    minor = f"{parsed[0]}.{parsed[1]}"
+    tested = CILIUM_TESTED.get(minor)
+    if tested is None:
+        known = ", ".join(CILIUM_TESTED)
+        return Verdict(ERROR, f"Cilium {minor} is not in fleet's copy of Cilium's compatibility table (known: "
+                              f"{known}); add its tested Kubernetes versions from {CILIUM_SOURCE} to "
+                              "fleet/spec/versions.py")
+    if kubernetes_minor in tested:
+        return None
+    fits = [m for m, minors in CILIUM_TESTED.items() if kubernetes_minor in minors]
+    remedy = f"use Cilium {fits[-1]}.x (networking.ciliumVersion)" if fits else "choose another Kubernetes minor"
+    message = (f"Cilium {cilium_version} is e2e-tested on Kubernetes {', '.join(tested)}, not "
+               f"{kubernetes_minor} ({CILIUM_SOURCE}); {remedy}")
+    return Verdict(ERROR if introducing else WARNING, message)
+
+
 def _cell(provider: str, minor: str, today: date) -> str:
     release = next((r for r in SUPPORT[provider] if r.minor == minor), None)
     if release is None:
