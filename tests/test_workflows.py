@@ -209,8 +209,12 @@ def test_the_comment_is_posted_once_and_updated_by_a_separate_least_privilege_jo
 def test_cloud_preview_per_stack_with_the_policy_pack() -> None:
     workflow = load("preview.yml")
     assert list(workflow["on"]) == ["pull_request"]
-    [job] = workflow["jobs"].values()
-    assert job["strategy"]["matrix"]["stack"] == ["prod", "staging"] == stacks()
+    job, touched = workflow["jobs"]["preview"], workflow["jobs"]["stacks"]
+    # the stacks a change touches (environments and shards), decided offline from the declarations
+    assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert job["needs"] == "stacks" and touched["permissions"] == {"contents": "read"}
+    assert "python -m fleet shards changed --stack" in run_text(touched)
+    assert "secrets." not in str(touched) and "id-token" not in str(touched)
     assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     assert "head.repo.full_name == github.repository" in job["if"]  # forks: no secrets, offline preview only
     [pulumi] = steps_using(job, "pulumi/actions")
@@ -239,7 +243,7 @@ def test_merging_applies_staging_then_prod_behind_an_environment() -> None:
     workflow = load("deploy.yml")
     assert workflow["on"] == {"push": {"branches": ["main"]}}
     staging, prod = workflow["jobs"]["staging"], workflow["jobs"]["prod"]
-    assert prod["needs"] == "staging"
+    assert prod["needs"] == ["staging", "staging-shards"]
     assert prod["environment"] == "production"
     assert staging["environment"] == "staging"
     for stack, job in (("staging", staging), ("prod", prod)):
@@ -250,3 +254,18 @@ def test_merging_applies_staging_then_prod_behind_an_environment() -> None:
         assert pulumi["with"]["stack-name"] == stack
         assert pulumi["with"]["policyPacks"].endswith("/policy")
         assert 'validate --stack "$STACK"' in run_text(job) and job["env"]["STACK"] == stack
+
+
+def test_a_sharded_environment_deploys_its_own_stack_first_then_its_shards_as_a_matrix() -> None:
+    jobs = load("deploy.yml")["jobs"]
+    for stack in ("staging", "prod"):
+        environment, shards = jobs[stack], jobs[f"{stack}-shards"]
+        assert "python -m fleet shards --stack \"$STACK\" --no-write --json" in run_text(environment)
+        assert environment["outputs"]["shards"] == "${{ steps.shards.outputs.stacks }}"
+        assert shards["needs"] == stack and shards["environment"] == environment["environment"]
+        assert shards["strategy"]["matrix"]["stack"] == f"${{{{ fromJSON(needs.{stack}.outputs.shards) }}}}"
+        assert shards["strategy"]["fail-fast"] is False  # a failed shard never stops the others
+        assert shards["concurrency"] == {"group": "pulumi-up-${{ matrix.stack }}", "cancel-in-progress": False}
+        [pulumi] = steps_using(shards, "pulumi/actions")
+        assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
+        assert pulumi["with"]["policyPacks"].endswith("/policy")
