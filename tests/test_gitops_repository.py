@@ -214,6 +214,7 @@ def test_gdpr_settings_only_where_compliance_is_gdpr() -> None:
     assert mentions == {
         "addons/argocd/base/compliance-gdpr.yaml",
         "addons/compliance/gdpr/data-classification.yaml",
+        "addons/compliance/gdpr/kustomization.yaml",  # its placement label (README, "Placement labels")
     }
 
 
