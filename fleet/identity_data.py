@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from fleet.plan import ClusterPlan
+if TYPE_CHECKING:  # the planner's models only for type checkers: fleet.behaviour imports this module lean
+    from fleet.plan import ClusterPlan
 
 IDENTITY_NAME = "cluster-identity"
 IDENTITY_NAMESPACE = "kube-system"
