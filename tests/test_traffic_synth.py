@@ -96,8 +96,12 @@ def test_every_workload_cluster_has_a_record_owner_a_health_check_and_weighted_r
     assert sorted((r["name"], r["setIdentifier"], r["latencyRoutingPolicies"][0]["region"]) for r in latency) == sorted(
         (name, region, aws) for name in ("apps.prod.acme.example", "*.apps.prod.acme.example")
         for region, aws in (("us-east", "us-east-1"), ("eu-west", "eu-west-1"), ("us-central", "us-east-2")))
-    calculated = [c for c in checks.values() if c["type"] == "CALCULATED"]
-    assert len(calculated) == 3 and all(c["childHealthThreshold"] == 1 for c in calculated)
+    # each entry's latency record inherits the health of its weighted records (an alias evaluating target health)
+    for record in latency:
+        (alias,) = record["aliases"]
+        assert alias == {"name": f"{record['setIdentifier']}.apps.prod.acme.example", "zoneId": "Z0123456789ABCDEFGHIJ",
+                         "evaluateTargetHealth": True}
+    assert {c["type"] for c in checks.values()} == {"TCP"}
 
 
 def test_keyless_identity_per_cloud(base: dict) -> None:
@@ -163,8 +167,8 @@ def test_regional_mode_removes_only_the_latency_layer(base: dict, heads: dict) -
     diff = diff_synth(base, heads["regional"])
     assert {c.action for c in diff.changes} == {"delete"}, render_text(diff)
     deleted = Counter(c.type for c in diff.changes)
-    assert deleted == {"aws:route53/record:Record": 6, "aws:route53/healthCheck:HealthCheck": 3}
-    assert all(c.name.endswith(("-latency", "-latency-wildcard", "-region")) for c in diff.changes)
+    assert deleted == {"aws:route53/record:Record": 6}
+    assert all(c.name.endswith(("-latency", "-latency-wildcard")) for c in diff.changes)
 
 
 def test_mode_none_removes_everything_traffic_created_and_nothing_else(base: dict, heads: dict) -> None:
