@@ -97,6 +97,10 @@ class Repository:
         except BuildError as error:
             result.unevaluated.append(str(error))
             return result
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError) as error:
+            result.unevaluated.append(f"{path}: a kustomization or object of an unexpected shape "
+                                      f"({type(error).__name__}: {str(error)[:120]})")
+            return result
         result.objects = objects
         return result
 

@@ -153,6 +153,8 @@ class ClusterPlan:
     extended_support: bool = False  # EKS upgrade policy EXTENDED / AKS LTS (fleet:versionPolicy)
     wave: str | None = None  # the rollout wave of the cluster, when its ClusterSet declares a rollout
     cilium_version: str | None = None  # the Cilium release fleet installs (EKS with cni cilium), else None
+    node_release_version: str | None = None  # EKS AMI release of the node groups (None: latest at creation)
+    node_os_upgrade_channel: str = "NodeImage"  # AKS autoUpgradeProfile.nodeOSUpgradeChannel
 
     @property
     def is_hub(self) -> bool:
@@ -590,6 +592,8 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         extended_support=_extended_support(member, environment, context.settings),
         wave=member.wave,
         cilium_version=_cilium_version(member.provider, spec),
+        node_release_version=spec.node_images.eks_release_version if member.provider == "aws" else None,
+        node_os_upgrade_channel=spec.node_images.aks_node_os_upgrade_channel,
     )
 
 
@@ -608,6 +612,16 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
         context.template_problem(tpl, "spec.version", verdict.message, who, verdict.severity)
         ok = ok and verdict.severity == WARNING
     ok = _check_cilium(member, spec, context, user) and ok
+    release = spec.node_images.eks_release_version
+    minor = versions.parse_version(spec.version)
+    if member.provider == "aws" and release and minor and not release.startswith(f"{minor[0]}.{minor[1]}."):
+        # An EKS AMI release belongs to one Kubernetes minor; node groups run the cluster's minor
+        # (pulumi_aws eks.NodeGroup release_version: "AMI version ... for Kubernetes version").
+        context.template_problem(tpl, "spec.nodeImages.eksReleaseVersion",
+                                 f"AMI release {release} is not a release of Kubernetes {minor[0]}.{minor[1]} "
+                                 f"(spec.version); use a {minor[0]}.{minor[1]}.x-YYYYMMDD release of the EKS "
+                                 "optimized AL2023 AMI", user)
+        ok = False
     if spec.networking.api_access == "dns" and member.provider != "gcp":
         context.template_problem(tpl, "spec.networking.apiAccess",
                                  f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, not on "

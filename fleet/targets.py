@@ -266,12 +266,18 @@ class _Evaluation:
         for body in objects:
             group = str(body.get("apiVersion", "")).partition("/")[0]
             kind = body.get("kind")
-            if group == ARGOCD_GROUP and kind == "ApplicationSet":
-                self.application_set(body, on)
-            elif group == ARGOCD_GROUP and kind == "Application":
-                self.application(body, on)
-            elif group == FLUX_KUSTOMIZE_GROUP and kind == "Kustomization":
-                self.flux_kustomization(body, on, depth)
+            try:
+                if group == ARGOCD_GROUP and kind == "ApplicationSet":
+                    self.application_set(body, on)
+                elif group == ARGOCD_GROUP and kind == "Application":
+                    self.application(body, on)
+                elif group == FLUX_KUSTOMIZE_GROUP and kind == "Kustomization":
+                    self.flux_kustomization(body, on, depth)
+            except (AttributeError, TypeError, ValueError, KeyError) as error:  # a field of the wrong shape
+                name = (body.get("metadata") or {}).get("name") if isinstance(body.get("metadata"), dict) else None
+                self.report.find("malformed", f"{kind}/{name}", on.name,
+                                 f"not the shape its API accepts ({type(error).__name__}: {str(error)[:120]}); "
+                                 "the apply fails")
 
     def _wrong_engine(self, target: Target, on: ClusterPlan, needs: str) -> bool:
         if on.gitops.engine == needs:
@@ -441,7 +447,7 @@ class _Evaluation:
                 build = self.repository.build(addons_path(cluster, engine))
                 for body in build.objects:
                     group = str(body.get("apiVersion", "")).partition("/")[0]
-                    metadata = body.get("metadata") or {}
+                    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
                     kind = body.get("kind")
                     if (group, kind) in ((ARGOCD_GROUP, "ApplicationSet"), (ARGOCD_GROUP, "Application"),
                                          (FLUX_KUSTOMIZE_GROUP, "Kustomization")):

@@ -322,3 +322,17 @@ def test_cli_wrong_repository_is_one_line(capsys: pytest.CaptureFixture[str], mo
     assert cli.main(["targets", "--stack", "prod", "--repo", str(tmp_path)]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "pass --repo" in error and "'gitops'" in error
+
+
+def test_malformed_repository_content_is_reported_not_a_crash(project: Path) -> None:
+    bad = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "metadata": {"name": "bad"},
+            "spec": [1, 2]},
+           {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "metadata": {"name": "bad2"},
+            "spec": {"generators": [{"clusters": {"selector": {"matchLabels": [1]}}}], "template": {}}}]
+    add_to_layer(project, "addons/argocd/base", "bad.yaml", bad)
+    (project / "gitops/addons/compliance/gdpr/data-classification.yaml").write_text("{{{ not yaml")
+    report = prod_report(project)
+    assert {(f.rule, f.target) for f in report.findings} >= {("malformed", "ApplicationSet/bad"),
+                                                              ("malformed", "ApplicationSet/bad2")}
+    gdpr = report.targets["ApplicationSet/argocd/compliance-gdpr"]
+    assert any("cannot be read as YAML" in reason for reason in gdpr.unevaluated)

@@ -221,3 +221,53 @@ def test_the_chosen_cilium_version_is_the_chart_fleet_installs():
     releases = [synth.inputs(r) for r in synth.records if r.type == "kubernetes:helm.sh/v3:Release"
                 and synth.inputs(r).get("chart") == "cilium"]
     assert releases and {r["version"] for r in releases} == {"1.19.3"}
+
+
+# --- node images ---------------------------------------------------------------------------------
+
+
+def _images_plan(version: str, images: dict, provider: str = "aws"):
+    settings, _ = parse_settings({"gcpProject": "p"}, "s")
+    documents = [template(version=version, nodeImages=images),
+                 cluster_set(hub=None, environment="staging",
+                             regions=[{"name": "eu-west", "clusters": 1, "template": "base", "provider": provider}])]
+    declaration, problems = parse_documents([RawDocument("fleet.yaml", d) for d in documents])
+    if problems:
+        return None, problems
+    return expand(declaration, settings, "staging", MORNING, None)
+
+
+def test_node_images_are_pinned_by_the_template_and_checked():
+    plan, problems = _images_plan("1.35", {"eksReleaseVersion": "1.35.2-20261120"})
+    assert problems == [] and plan.clusters[0].node_release_version == "1.35.2-20261120"
+    _, problems = _images_plan("1.36", {"eksReleaseVersion": "1.35.2-20261120"})
+    assert [p.path for p in problems] == ["spec.nodeImages.eksReleaseVersion"]
+    assert "is not a release of Kubernetes 1.36" in problems[0].message
+    _, problems = _images_plan("1.35", {"eksReleaseVersion": "latest"})
+    assert "is not an EKS AMI release version" in str(problems[0])
+    plan, problems = _images_plan("1.35", {"aksNodeOsUpgradeChannel": "SecurityPatch"}, provider="azure")
+    assert problems == [] and plan.clusters[0].node_os_upgrade_channel == "SecurityPatch"
+    assert plan.clusters[0].node_release_version is None
+
+
+def test_the_pinned_ami_release_reaches_the_node_groups():
+    from tests.test_cloud_aws import PRODUCTION_SPEC, SETTINGS, _plans, _synthesize
+
+    synth = _synthesize(_plans({**PRODUCTION_SPEC, "nodeImages": {"eksReleaseVersion": "1.35.2-20261120"}},
+                               "production", SETTINGS))
+    groups = [synth.inputs(r) for r in synth.records if r.type == "aws:eks/nodeGroup:NodeGroup"]
+    assert groups and {g.get("releaseVersion") for g in groups} == {"1.35.2-20261120"}
+
+
+def test_aks_lts_and_the_node_os_channel_reach_the_managed_cluster():
+    import dataclasses
+
+    from tests.test_cloud_azure import HUB_EGRESS, plans, synth_cluster
+
+    spoke = plans()["spoke"]
+    default = synth_cluster(spoke, HUB_EGRESS).one("containerservice:ManagedCluster").inputs
+    assert "supportPlan" not in default and default["sku"]["tier"] == "Standard"  # no new input by default
+    lts = dataclasses.replace(spoke, extended_support=True, node_os_upgrade_channel="SecurityPatch")
+    cluster = synth_cluster(lts, HUB_EGRESS).one("containerservice:ManagedCluster").inputs
+    assert cluster["supportPlan"] == "AKSLongTermSupport" and cluster["sku"] == {"name": "Base", "tier": "Premium"}
+    assert cluster["autoUpgradeProfile"]["nodeOSUpgradeChannel"] == "SecurityPatch"

@@ -770,6 +770,7 @@ class EksCluster(pulumi.ComponentResource):
             subnet_ids=[s.id for s in subnets],
             ami_type=AMI_TYPE,
             version=self.cluster.version,
+            release_version=plan.node_release_version,  # None: EKS's latest for the version, at creation
             instance_types=[sizes.instance_type("aws", pool.size)],
             capacity_type=CAPACITY_TYPES[pool.spot],
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(**bounds),

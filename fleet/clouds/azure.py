@@ -483,7 +483,7 @@ class AksCluster(pulumi.ComponentResource):
             disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True},
             security_profile=security_profile,
-            auto_upgrade_profile={"upgrade_channel": "patch", "node_os_upgrade_channel": "NodeImage"},
+            auto_upgrade_profile={"upgrade_channel": "patch", "node_os_upgrade_channel": plan.node_os_upgrade_channel},
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self, protect=plan.protect, depends_on=before_cluster,

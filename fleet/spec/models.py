@@ -210,6 +210,28 @@ class NodePool(_Model):
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on the nodes.")
 
 
+_EKS_RELEASE = re.compile(r"^\d+\.\d+\.\d+-\d{8}$")
+
+
+def _eks_release(value: str | None) -> str | None:
+    if value is not None and not _EKS_RELEASE.match(value):
+        raise ValueError(f"{excerpt(value)} is not an EKS AMI release version such as 1.35.2-20261120 "
+                         "(<kubernetes version>-<build date>)")
+    return value
+
+
+class NodeImages(_Model):
+    """Which node images the clusters run: pinned where the cloud lets a template choose, so a new
+    image rolls through the waves of a rollout like any other template change."""
+
+    eks_release_version: Annotated[str | None, AfterValidator(_eks_release)] = Field(
+        None, description="EKS optimized AMI release of the managed node groups, e.g. '1.35.2-20261120' (a release "
+        "of the template's Kubernetes minor); unset: the latest release at creation, never advanced by fleet.")
+    aks_node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged", "None"] = Field(
+        "NodeImage", description="AKS node OS upgrade channel (autoUpgradeProfile.nodeOSUpgradeChannel): NodeImage "
+        "(weekly patched node images, rolled by AKS in maintenance windows), SecurityPatch, Unmanaged or None.")
+
+
 class GitOps(_Model):
     engine: Literal["flux", "argocd"] = Field("flux", description="GitOps engine that runs on the cluster.")
 
@@ -225,6 +247,8 @@ class TemplateSpec(_Model):
         "user pool is added when the list is empty.",
     )
     gitops: GitOps = Field(default_factory=GitOps, description="GitOps engine.")
+    node_images: NodeImages = Field(default_factory=NodeImages, description="Node images (EKS AMI release, AKS "
+                                    "node OS upgrade channel).")
 
 
 class ClusterTemplate(_Model):
