@@ -572,6 +572,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
     if args.base is None:
         if args.json or args.format == "json":
             print(json.dumps(head.as_json(), indent=2))
+        elif args.format == "markdown":
+            print(_targets_markdown(head, args.title or f"stack `{args.stack}`"), end="")
         else:
             print(_targets_text(head), end="")
         return EXIT_OK
@@ -655,6 +657,15 @@ def _targets_text(report: Any) -> str:
         lines.append("findings:")
         lines += [f"  {f.rule}: {f.target} on {f.cluster}: {f.message}" for f in report.findings]
     return "\n".join(lines) + "\n"
+
+
+def _targets_markdown(report: Any, title: str) -> str:
+    lines = [f"### Targets: {title}", "", "| target | engine | clusters |", "| --- | --- | --- |"]
+    for target in sorted(report.targets.values(), key=lambda t: (t.engine, t.kind, t.name)):
+        reached = ", ".join(f"`{c}`" for c in sorted(target.clusters)) or "none"
+        lines.append(f"| `{target.key}` | {target.engine} | {reached} |")
+    lines += ["", *[f"- **{f.rule}**: `{f.target}` on `{f.cluster}`: {f.message}" for f in report.findings]]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _print_mermaid(args: argparse.Namespace, plan: FleetPlan) -> int:
