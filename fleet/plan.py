@@ -828,9 +828,11 @@ def _gitops(member: _Member, cluster_set: ClusterSet, environment: str, template
         revision=repository.revision if repository else "main",
         environment_path=f"{prefix}clusters/{environment}",
         cluster_path=f"{prefix}clusters/{environment}/{member.name}",
-        flux_version=settings.flux.version,
-        flux_operator_chart_version=settings.flux.operator_chart_version,
-        argocd_chart_version=settings.argocd.chart_version,
+        # A template revision may carry the engine's versions, so an engine upgrade rolls in waves.
+        flux_version=template.spec.gitops.flux_version or settings.flux.version,
+        flux_operator_chart_version=(template.spec.gitops.flux_operator_chart_version
+                                     or settings.flux.operator_chart_version),
+        argocd_chart_version=template.spec.gitops.argocd_chart_version or settings.argocd.chart_version,
         private_repository=settings.git_token is not None,
     )
 

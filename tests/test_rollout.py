@@ -233,3 +233,22 @@ def test_the_scheduled_job_opens_each_step_and_the_pull_request_shows_the_wave_p
     assert "fleet validate --base" in runs["Validate every stack"]  # refuses only what the head introduces
     assert "fleet rollout status" in runs["Wave plan of the declared rollouts"] and "--format markdown" in \
         runs["Wave plan of the declared rollouts"]
+
+
+def test_an_engine_upgrade_and_node_images_roll_with_the_revision(project):
+    path = project / "fleet.yaml"
+    path.write_text(path.read_text().replace(
+        '''  version: "1.36"
+  networking:
+    cni: cilium''', '''  version: "1.35"
+  networking:
+    cni: cilium
+  gitops:
+    fluxVersion: "2.10.x"
+  nodeImages:
+    eksReleaseVersion: 1.35.4-20261125'''))
+    _set_reached(project, 1)
+    plan = {c.name: c for c in _plan(project).clusters}
+    canary, waiting = plan["demo-us-east-01"], plan["demo-us-east-02"]
+    assert (canary.gitops.flux_version, canary.node_release_version) == ("2.10.x", "1.35.4-20261125")
+    assert (waiting.gitops.flux_version, waiting.node_release_version) == ("2.9.x", None)

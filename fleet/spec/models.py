@@ -234,6 +234,13 @@ class NodeImages(_Model):
 
 class GitOps(_Model):
     engine: Literal["flux", "argocd"] = Field("flux", description="GitOps engine that runs on the cluster.")
+    flux_version: str | None = Field(
+        None, max_length=32, description="Flux distribution version for these clusters (default: the stack's "
+        "fleet:flux.version); set in a new template revision to roll a Flux upgrade wave by wave.")
+    flux_operator_chart_version: str | None = Field(
+        None, max_length=32, description="flux-operator chart version (default: fleet:flux.operatorChartVersion).")
+    argocd_chart_version: str | None = Field(
+        None, max_length=32, description="argo-cd chart version (default: fleet:argocd.chartVersion).")
 
 
 class TemplateSpec(_Model):
