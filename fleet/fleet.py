@@ -2,7 +2,7 @@
 
 It decides nothing (fleet.plan did); it only wires steps in the one order that works:
 
-    hub:   Cluster -> (hub identity for same-cloud spokes) -> ClusterIdentity -> Bootstrap -> Registrar
+    hub:   Cluster -> hub identities (one per spoke cloud) -> ClusterIdentity -> Bootstrap -> Registrar
     spoke: Cluster (authorized for the hub's egress) -> ClusterIdentity -> Bootstrap
            -> registration on the hub (removed first when the spoke is decommissioned)
 
@@ -12,7 +12,7 @@ spoke, so a new region waits for nothing but its own chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,9 @@ import pulumi
 
 from fleet import clouds
 from fleet.clouds.aliases import without_api_version_aliases
-from fleet.clouds.base import ClusterHandle, HubIdentity
+from fleet.clouds.base import ClusterHandle, HubIdentity, controller_identity
 from fleet.gitops import bootstrap, controller_service_accounts
-from fleet.gitops.hub import HubRegistrar
+from fleet.gitops.hub import HubRegistrar, hub_identities
 from fleet.gitops.identity import ClusterIdentity
 from fleet.plan import ClusterPlan, FleetPlan
 
@@ -31,17 +31,16 @@ class FleetMember(pulumi.ComponentResource):
     """One cluster and everything fleet puts on it (grouped so `pulumi preview` reads per cluster)."""
 
     def __init__(self, plan: ClusterPlan, hub_egress: pulumi.Output[list[str]] | None,
-                 hub_identity_for: bool, git_token: pulumi.Output[str] | None,
+                 spokes: Sequence[ClusterPlan], git_token: pulumi.Output[str] | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:index:FleetMember", plan.name, None, opts)
         cloud = clouds.load(plan.provider)
         cluster = cloud.Cluster(plan, hub_egress, opts=pulumi.ResourceOptions(parent=self))
         self.handle: ClusterHandle = cluster.handle
-        self.hub_identity: HubIdentity | None = None
-        if hub_identity_for:
-            self.hub_identity = cloud.hub_identity(
-                plan, self.handle, controller_service_accounts(plan.gitops.engine), parent=self
-            )
+        # a hub's trust anchors, one identity per cloud its spokes are on (none for other clusters)
+        self.hub_identities: dict[str, HubIdentity] = hub_identities(
+            plan, self.handle, spokes, controller_service_accounts(plan.gitops.engine), parent=self)
+        self.hub_identity = controller_identity(list(self.hub_identities.values()))
         identity = ClusterIdentity(plan, self.handle, opts=pulumi.ResourceOptions(parent=self))
         self.bootstrap = bootstrap(plan, self.handle, identity, self.hub_identity, git_token, parent=self)
         self.register_outputs({"name": plan.name, "endpoint": self.handle.endpoint})
@@ -54,12 +53,12 @@ class HubSide:
 
     handle: ClusterHandle
     bootstrap: Any  # has `ready` (and `source` for a Flux hub)
-    identity: HubIdentity | None
+    identities: Mapping[str, HubIdentity]  # cloud -> the hub controllers' identity there
     owner: pulumi.Resource
 
 
-# (hub plan, whether the hub has a cloud identity for same-cloud spokes) -> the hub seen from a shard
-RemoteHubs = Callable[[ClusterPlan, bool], HubSide]
+# (hub plan, the clouds its spokes are on) -> the hub seen from a shard
+RemoteHubs = Callable[[ClusterPlan, tuple[str, ...]], HubSide]
 
 
 class Fleet(pulumi.ComponentResource):
@@ -79,26 +78,26 @@ class Fleet(pulumi.ComponentResource):
         held = {c.name for c in plan.clusters} if clusters is None else set(clusters)
         child = pulumi.ResourceOptions(parent=self)
         for hub in plan.hubs:
-            # from the whole plan, not this stack's part: the hub's identity never depends on the layout
-            same_cloud = any(s.provider == hub.provider for s in plan.spokes_of(hub))
-            spokes = [s for s in plan.spokes_of(hub) if s.name in held]
+            # from the whole plan, not this stack's part: the hub's identities never depend on the layout
+            every_spoke = plan.spokes_of(hub)
+            spokes = [s for s in every_spoke if s.name in held]
             if hub.name in held:
-                hub_member = FleetMember(hub, None, same_cloud, git_token, opts=child)
+                hub_member = FleetMember(hub, None, every_spoke, git_token, opts=child)
                 self.members[hub.name] = hub_member
-                side = HubSide(hub_member.handle, hub_member.bootstrap, hub_member.hub_identity, hub_member)
+                side = HubSide(hub_member.handle, hub_member.bootstrap, hub_member.hub_identities, hub_member)
                 self.hubs[hub.name] = side
             elif spokes and remote_hub is not None:
-                side = remote_hub(hub, same_cloud)
+                side = remote_hub(hub, tuple(sorted({s.provider for s in every_spoke})))
             else:
                 assert not spokes, f"spokes of {hub.name} without their hub and no remote hub"
                 continue
-            registrar = HubRegistrar(hub, side.handle, side.bootstrap, side.identity, parent=side.owner)
+            registrar = HubRegistrar(hub, side.handle, side.bootstrap, side.identities, parent=side.owner)
             for spoke in spokes:
-                member = FleetMember(spoke, side.handle.egress_cidrs, False, git_token, opts=child)
+                member = FleetMember(spoke, side.handle.egress_cidrs, (), git_token, opts=child)
                 self.members[spoke.name] = member
                 registrar.register(spoke, member.handle, member.bootstrap, parent=member)
         for lone in (c for c in plan.clusters if not c.is_hub and c.hub is None and c.name in held):
-            self.members[lone.name] = FleetMember(lone, None, False, git_token, opts=child)
+            self.members[lone.name] = FleetMember(lone, None, (), git_token, opts=child)
         for published in plan.traffic:  # loadBalancing global | regional (fleet.traffic)
             from fleet.gitops.traffic import publish  # the AWS SDK only for stacks that publish
             publish(published, {n: m.handle for n, m in self.members.items()}, dict(self.members), parent=self)

@@ -23,24 +23,29 @@ from fleet.plan import ClusterPlan
 HUBS_OUTPUT = "hubs"
 HUB_KUBECONFIGS_OUTPUT = "hubKubeconfigs"
 GIT_TOKEN_OUTPUT = "gitToken"
-# HubIdentity.details keys per cloud (fleet/clouds/<cloud>.py hub_identity); a shard must know them
-# before the outputs resolve. tests/test_shards_program.py checks them against an environment synth.
+# HubIdentity.details keys per cloud that grant_hub_access reads (fleet/clouds/<cloud>.py hub_identity
+# and federated_hub_identity both have them); a shard must know them before the outputs resolve.
+# tests/test_shards_program.py checks them against an environment synth.
 IDENTITY_DETAILS = {"aws": ("role_name",), "azure": ("client_id", "tenant_id", "principal_id", "resource_id"),
                     "gcp": ("project", "member")}
 
 
-def hub_outputs(handle: ClusterHandle, identity: HubIdentity | None) -> dict[str, Any]:
-    """One hub's entry of the environment stack's `hubs` output (no secret in it)."""
+def hub_outputs(handle: ClusterHandle, identities: Mapping[str, HubIdentity]) -> dict[str, Any]:
+    """One hub's entry of the environment stack's `hubs` output (no secret in it): `identities` holds
+    the hub controllers' identity in each cloud its spokes are on (fleet.gitops.hub.hub_identities)."""
     exported: dict[str, Any] = {
         "provider": handle.provider, "location": handle.location, "endpoint": handle.endpoint,
         "hubServer": handle.hub_server, "caData": handle.ca_data, "oidcIssuer": handle.oidc_issuer,
         "resourceId": handle.resource_id, "account": handle.account, "egressCidrs": handle.egress_cidrs,
-        "identity": None,
+        "identities": {cloud: _identity_output(identity) for cloud, identity in identities.items()},
+        # the identity on the hub's own cloud, as before federated identities were exported
+        "identity": _identity_output(identities[handle.provider]) if handle.provider in identities else None,
     }
-    if identity is not None:
-        exported["identity"] = {"provider": identity.provider, "principal": identity.principal,
-                                "details": dict(identity.details)}
     return exported
+
+
+def _identity_output(identity: HubIdentity) -> dict[str, Any]:
+    return {"provider": identity.provider, "principal": identity.principal, "details": dict(identity.details)}
 
 
 def stack_reference_name(environment_stack: str) -> str:
@@ -72,7 +77,7 @@ class RemoteHub(pulumi.ComponentResource):
     the hub built from its (secret) kubeconfig, its handle and its identity. Nothing here creates
     anything on the hub or in a cloud."""
 
-    def __init__(self, plan: ClusterPlan, reference: pulumi.StackReference, has_identity: bool,
+    def __init__(self, plan: ClusterPlan, reference: pulumi.StackReference, spoke_clouds: tuple[str, ...],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:index:HubRef", plan.name, None, opts)
         name = plan.name
@@ -89,12 +94,12 @@ class RemoteHub(pulumi.ComponentResource):
             oidc_issuer=field("oidcIssuer"), resource_id=field("resourceId"), account=field("account"),
             egress_cidrs=field("egressCidrs"), k8s_provider=cluster_provider(name, kubeconfig, parent=self),
         )
-        self.identity: HubIdentity | None = None
-        if has_identity:
-            identity = field("identity")
-            self.identity = HubIdentity(
-                provider=plan.provider, principal=identity.apply(lambda i: i["principal"]),
-                details=_OutputDetails(identity.apply(lambda i: i["details"]), IDENTITY_DETAILS[plan.provider]),
+        self.identities: dict[str, HubIdentity] = {}
+        for cloud in spoke_clouds:
+            identity = field("identities").apply(lambda identities, cloud=cloud: identities[cloud])
+            self.identities[cloud] = HubIdentity(
+                provider=cloud, principal=identity.apply(lambda i: i["principal"]),
+                details=_OutputDetails(identity.apply(lambda i: i["details"]), IDENTITY_DETAILS[cloud]),
             )
         # What the registrar reads of a hub's bootstrap: its readiness lives in the environment's
         # stack (deployed first), and a Flux hub's source is named from the plan alone.

@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 from fleet import rollout as rollouts
 from fleet import traffic
+from fleet.access import refusal as unreachable
 from fleet.problems import WARNING, Problem, did_you_mean, excerpt
 from fleet.settings import StackSettings, environment_for_stack
 from fleet.spec import versions
@@ -293,6 +294,7 @@ def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
         plan = _plan_member(member, cluster_set, environment, hub, context, located)
         if plan is not None:
             plans.append(plan)
+    _check_reachability(plans, members, located, context)
     _plan_traffic(plans, located, context)
     return plans
 
@@ -315,6 +317,20 @@ def _plan_traffic(plans: Sequence[ClusterPlan], located: Located, context: _Cont
                         "(fleet:traffic names one entry point per stack); write mode: none here")
     elif plan is not None:
         context.traffic.append(plan)
+
+
+def _check_reachability(plans: Sequence[ClusterPlan], members: Sequence[_Member], located: Located,
+                        context: _Context) -> None:
+    """Every spoke is reachable by its hub on an address that accepts the hub's credential
+    (fleet.access decides; a pair with no working path stops validate, plan, synth and up)."""
+    where = {m.name: m.where for m in members}
+    for plan in plans:
+        if plan.hub is None or plan.hub_provider is None:
+            continue
+        message = unreachable(plan.name, plan.provider, plan.endpoint.mode, plan.hub, plan.hub_provider,
+                              plan.hub_engine or "")
+        if message:
+            context.problem(located, f"{where[plan.name]}.template", message)
 
 
 def _rolled_out(members: list[_Member], located: Located, context: _Context) -> list[_Member]:

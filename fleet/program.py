@@ -89,9 +89,9 @@ def _shard_fleet(config: StackConfig, result: StackResult) -> Fleet:
                                                     stack_name=stack_reference_name(config.stack)))
         return references[0]
 
-    def remote_hub(hub: ClusterPlan, has_identity: bool) -> HubSide:
-        remote = RemoteHub(hub, reference(), has_identity)
-        return HubSide(remote.handle, remote, remote.identity, remote)
+    def remote_hub(hub: ClusterPlan, spoke_clouds: tuple[str, ...]) -> HubSide:
+        remote = RemoteHub(hub, reference(), spoke_clouds)
+        return HubSide(remote.handle, remote, remote.identities, remote)
 
     git_token = None
     if result.settings.git_token is not None and shard.clusters:
@@ -103,7 +103,7 @@ def _shard_fleet(config: StackConfig, result: StackResult) -> Fleet:
 def export_hub_outputs(fleet: Fleet, git_token: pulumi.Output[str] | None) -> None:
     """What the shard stacks read through their stack reference (fleet.hubref): secrets as secrets."""
     hubs = sorted(fleet.hubs.items())
-    pulumi.export(HUBS_OUTPUT, {name: hub_outputs(side.handle, side.identity) for name, side in hubs})
+    pulumi.export(HUBS_OUTPUT, {name: hub_outputs(side.handle, side.identities) for name, side in hubs})
     pulumi.export(HUB_KUBECONFIGS_OUTPUT, pulumi.Output.secret({name: side.handle.kubeconfig for name, side in hubs}))
     if git_token is not None:
         pulumi.export(GIT_TOKEN_OUTPUT, pulumi.Output.secret(git_token))

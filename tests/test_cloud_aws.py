@@ -148,7 +148,12 @@ def prod() -> Synth:
 
 @pytest.fixture(scope="module")
 def staging() -> Synth:
-    return _synthesize(_plans(STAGING_SPEC, "staging", SETTINGS))
+    # Private EKS clusters. fleet.access refuses a private spoke under a hub (its endpoint answers
+    # only inside its own VPC), so the plan is made authorized and the module gets the mode directly.
+    reachable = {**STAGING_SPEC, "networking": {**STAGING_SPEC["networking"], "apiAccess": "authorized"}}
+    plans = _plans(reachable, "staging", SETTINGS)
+    return _synthesize({role: dataclasses.replace(plan, endpoint=dataclasses.replace(plan.endpoint, mode="private"))
+                        for role, plan in plans.items()})
 
 
 def _names(synth: Synth, type_: str, cluster: str) -> list[str]:

@@ -299,7 +299,8 @@ def test_authorized_endpoint_includes_ci_runners_own_and_hub_egress(production):
 
 
 def test_private_endpoint():
-    result = synth_cluster(plans(api_access="private")["spoke"], HUB_EGRESS)
+    spoke = plans()["spoke"]  # fleet.access refuses a private spoke under a hub: the module gets the mode directly
+    result = synth_cluster(replace(spoke, endpoint=replace(spoke.endpoint, mode="private")), HUB_EGRESS)
     access = result.one("ManagedCluster").inputs["apiServerAccessProfile"]
     assert access == {"enablePrivateCluster": True, "privateDNSZone": "system",
                       "enablePrivateClusterPublicFQDN": True}

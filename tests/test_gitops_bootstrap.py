@@ -127,9 +127,11 @@ def test_argocd_values_are_ha_only_in_production() -> None:
     values = argocd.chart_values(staging)
     assert "redis-ha" not in values and "autoscaling" not in values["server"]
     values = argocd.chart_values(hub, {"iam.gke.io/gcp-service-account": "x@p.iam"}, {"a": "b"})
-    for key in argocd.CONTROLLERS:
-        assert values[key]["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": "x@p.iam"}
-        assert values[key]["podLabels"] == {"a": "b"}
+    for key in argocd.CONTROLLERS:  # cloud trust for the application controller only (fleet.access)
+        trusted = key in argocd.SPOKE_CONTROLLERS
+        assert values[key]["serviceAccount"].get("annotations") == (
+            {"iam.gke.io/gcp-service-account": "x@p.iam"} if trusted else None)
+        assert values[key].get("podLabels") == ({"a": "b"} if trusted else None)
 
 
 # --- the prod and staging stacks ---------------------------------------------------------------

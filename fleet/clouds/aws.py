@@ -29,6 +29,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from fleet.access import (
+    AWS_AUDIENCE,
+    aws_region_for,
+    aws_web_identity_trust,
+    subject,
+    token_mount,
+    token_path,
+    token_volume,
+)
 from fleet.behaviour.aws import (
     AUTOSCALER_CHART,
     EKS_DISCOVERY_TAGS,
@@ -826,6 +835,46 @@ def hub_identity(plan: ClusterPlan, handle: ClusterHandle, service_accounts: Seq
     ]
     return HubIdentity(provider="aws", principal=role.arn, details={"role_name": role.name},
                        resources=[role, policy, *associations])
+
+
+def role_arn_of(provider_arn: str, role_name: str) -> str:
+    """arn:<partition>:iam::<account>:oidc-provider/... -> that account's role `role_name`."""
+    return f"{provider_arn.split(':oidc-provider/', 1)[0]}:role/{role_name}"
+
+
+def federated_hub_identity(hub: ClusterPlan, hub_handle: ClusterHandle,
+                           service_accounts: Sequence[ServiceAccountRef], spokes: Sequence[ClusterPlan],
+                           parent: pulumi.Resource) -> HubIdentity:
+    """A hub on another cloud reaching EKS spokes (AWS IAM, "Create a role for OpenID Connect
+    federation"; Flux aws integration, controller level on a cluster that is not EKS): an IAM OIDC
+    provider for the hub's issuer (one per hub in this account, audience sts.amazonaws.com) and a
+    role trusting exactly the hub controllers' subjects. Its controllers get a projected token
+    for sts.amazonaws.com and the web-identity environment of the AWS SDK (AWS_ROLE_ARN,
+    AWS_WEB_IDENTITY_TOKEN_FILE, AWS_REGION)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    role_name = bounded_name(hub.name, "gitops-federated", IAM_NAME_LIMIT)
+    provider = aws.iam.OpenIdConnectProvider(
+        f"{hub.name}-aws-federation", url=hub_handle.oidc_issuer, client_id_lists=[AWS_AUDIENCE],
+        tags=aws_tags(hub.tags), opts=opts)
+    subjects = [subject(sa.namespace, sa.name) for sa in service_accounts]
+    role = aws.iam.Role(
+        f"{hub.name}-aws-federated", name=role_name,
+        description=f"GitOps controllers of hub {hub.name} ({hub.provider}), by OIDC federation",
+        assume_role_policy=pulumi.Output.all(provider.arn, hub_handle.oidc_issuer).apply(
+            lambda v: aws_web_identity_trust(v[0], v[1], subjects, role_arn_of(v[0], role_name))),
+        tags=aws_tags(hub.tags), opts=opts)
+    policy = aws.iam.RolePolicy(
+        f"{hub.name}-aws-federated", role=role.id, name="assume-itself",
+        policy=role.arn.apply(lambda arn: policy_document([
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": arn}])),
+        opts=opts)
+    return HubIdentity(
+        provider="aws", principal=role.arn, details={"role_name": role.name, "oidc_provider": provider.arn},
+        resources=[provider, role, policy],
+        pod_env={"AWS_ROLE_ARN": role.arn, "AWS_WEB_IDENTITY_TOKEN_FILE": token_path("aws"),
+                 "AWS_REGION": aws_region_for(hub.provider, hub.location)},
+        volumes=(token_volume("aws", AWS_AUDIENCE),), volume_mounts=(token_mount("aws"),),
+    )
 
 
 def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIdentity,

@@ -25,6 +25,15 @@ import pulumi
 import pulumi_azure_native as azure_native
 import yaml
 
+from fleet.access import (
+    AZURE_AUDIENCE,
+    AZURE_AUTHORITY,
+    azure_location_for,
+    subject,
+    token_mount,
+    token_path,
+    token_volume,
+)
 from fleet.clouds import kubeconfig as kube
 from fleet.clouds import poolnames, sizes
 from fleet.clouds.aks_system_pool import SystemPoolGuard
@@ -617,6 +626,44 @@ def hub_identity(plan: ClusterPlan, handle: ClusterHandle, service_accounts: Seq
         service_account_annotations={"azure.workload.identity/client-id": identity.client_id,
                                      "azure.workload.identity/tenant-id": identity.tenant_id},
         pod_labels={"azure.workload.identity/use": "true"},
+    )
+
+
+def federated_hub_identity(hub: ClusterPlan, hub_handle: ClusterHandle,
+                           service_accounts: Sequence[ServiceAccountRef], spokes: Sequence[ClusterPlan],
+                           parent: pulumi.Resource) -> HubIdentity:
+    """A hub on another cloud reaching AKS spokes (Microsoft Entra workload identity federation,
+    "Configure a user-assigned managed identity to trust an external identity provider"; Flux azure
+    integration, controller level on a cluster that is not AKS): a user-assigned identity in its
+    own resource group near the hub, one federated credential per controller for the hub's issuer
+    (audience api://AzureADTokenExchange; at most 20 per identity, rule
+    azure-federated-credential-limit), written one after the other. Its controllers get a
+    projected token for that audience and AZURE_CLIENT_ID / TENANT_ID / FEDERATED_TOKEN_FILE /
+    AUTHORITY_HOST, which kubelogin (argocd-k8s-auth azure) and azidentity (Flux) read."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    tags = azure_tags(hub.tags)
+    group = azure_native.resources.ResourceGroup(
+        f"{hub.name}-azure-federation", resource_group_name=bounded(f"rg-{hub.name}-federation", 90),
+        location=azure_location_for(hub.provider, hub.location), tags=tags, opts=opts)
+    identity = azure_native.managedidentity.UserAssignedIdentity(
+        f"{hub.name}-azure-federated", resource_name_=bounded(f"id-{hub.name}-gitops-federated", 128),
+        resource_group_name=group.name, location=group.location, tags=tags, opts=opts)
+    credentials: list[pulumi.Resource] = []
+    for account in service_accounts:
+        credentials.append(azure_native.managedidentity.FederatedIdentityCredential(
+            f"{hub.name}-azure-federated-{account.namespace}-{account.name}",
+            federated_identity_credential_resource_name=federated_credential_name(account),
+            resource_name_=identity.name, resource_group_name=group.name, issuer=hub_handle.oidc_issuer,
+            subject=subject(account.namespace, account.name), audiences=[AZURE_AUDIENCE],
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=credentials[-1:])))
+    return HubIdentity(
+        provider="azure", principal=identity.client_id,
+        details={"client_id": identity.client_id, "tenant_id": identity.tenant_id,
+                 "principal_id": identity.principal_id, "resource_id": identity.id},
+        resources=[group, identity, *credentials],
+        pod_env={"AZURE_CLIENT_ID": identity.client_id, "AZURE_TENANT_ID": identity.tenant_id,
+                 "AZURE_FEDERATED_TOKEN_FILE": token_path("azure"), "AZURE_AUTHORITY_HOST": AZURE_AUTHORITY},
+        volumes=(token_volume("azure", AZURE_AUDIENCE),), volume_mounts=(token_mount("azure"),),
     )
 
 

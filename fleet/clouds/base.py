@@ -14,11 +14,21 @@ Each cloud module exports, with the same names and signatures:
         # service accounts of the hub): IAM role + Pod Identity, managed identity + federated
         # credentials, Google service account + Workload Identity binding
 
+    def federated_hub_identity(hub: ClusterPlan, hub_handle: ClusterHandle,
+                               service_accounts: Sequence[ServiceAccountRef],
+                               spokes: Sequence[ClusterPlan], parent: pulumi.Resource) -> HubIdentity
+        # a hub-side trust ANCHOR in this cloud for a hub on ANOTHER cloud, created with the hub:
+        # this cloud trusts the hub's OIDC issuer for exactly those service accounts (IAM OIDC
+        # provider + role, Entra identity + federated credentials, workload identity pool +
+        # provider impersonating a Google service account), and the identity says what the hub's
+        # controllers mount (pod_env, volumes, files). Its principal and details are plain
+        # Outputs (ARNs, ids, emails), so a shard stack can receive them by StackReference.
+
     def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIdentity,
                          parent: pulumi.Resource) -> SpokeAccess
-        # on a spoke of the SAME cloud as the hub: let `identity` administer the spoke keylessly
-        # (EKS access entry, AKS role assignment, GKE IAM binding) and say how Argo CD / Flux
-        # authenticate with it
+        # the PER-SPOKE GRANT, created with the spoke's registration: let `identity` (native or
+        # federated) administer the spoke keylessly (EKS access entry, AKS role assignment, GKE
+        # IAM + RBAC) and say how Argo CD / Flux authenticate with it
 
 Nothing outside fleet/clouds/ knows which cloud a cluster is on; fleet.clouds.load(provider)
 imports only the module of that cloud.
@@ -26,7 +36,7 @@ imports only the module of that cloud.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +83,37 @@ class HubIdentity:
     # labels on their pods (AKS: azure.workload.identity/use: "true"). EKS Pod Identity needs none.
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     pod_labels: Mapping[str, str] = field(default_factory=dict)
+    # Across clouds (federated: the spoke's cloud trusts the hub's issuer): the environment the
+    # cloud's SDK reads in the controllers, the projected-token and ConfigMap volumes they mount
+    # (fleet.access shapes), and the data of ConfigMap fleet.access.GCP_CREDENTIALS_CONFIG_MAP.
+    pod_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    volumes: tuple[dict[str, Any], ...] = ()
+    volume_mounts: tuple[dict[str, Any], ...] = ()
+    files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+def controller_identity(identities: Sequence[HubIdentity]) -> HubIdentity | None:
+    """What the hub's controllers run with: the native identity's annotations and labels plus
+    every federated identity's environment, volumes and files (one per spoke cloud)."""
+    if not identities:
+        return None
+    merged: dict[str, dict[str, Any]] = {"annotations": {}, "labels": {}, "env": {}, "files": {}}
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for identity in identities:
+        merged["annotations"].update(identity.service_account_annotations)
+        merged["labels"].update(identity.pod_labels)
+        merged["env"].update(identity.pod_env)
+        merged["files"].update(identity.files)
+        volumes += [v for v in identity.volumes if v not in volumes]
+        mounts += [m for m in identity.volume_mounts if m not in mounts]
+    first = identities[0]
+    return HubIdentity(
+        provider=first.provider, principal=first.principal, details=first.details,
+        resources=[r for identity in identities for r in identity.resources],
+        service_account_annotations=merged["annotations"], pod_labels=merged["labels"],
+        pod_env=merged["env"], volumes=tuple(volumes), volume_mounts=tuple(mounts), files=merged["files"],
+    )
 
 
 @dataclass(frozen=True)

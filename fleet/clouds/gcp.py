@@ -31,6 +31,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from fleet import access as federation
 from fleet.clouds import kubeconfig, poolnames
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.clouds.sizes import OS_DISK_GB, instance_type
@@ -597,6 +598,73 @@ def hub_identity(plan: ClusterPlan, handle: ClusterHandle, service_accounts: Seq
         details={"project": pulumi.Output.from_input(project), "member": account.member},
         resources=[account, *bindings],
         service_account_annotations={WORKLOAD_IDENTITY_ANNOTATION: account.email},
+    )
+
+
+FEDERATION_PROVIDER_ID = "hub-oidc"
+
+
+def federation_pool_id(hub: str) -> str:
+    """Workload identity pool id of a hub (4-32 of [a-z0-9-], starting with a letter, never 'gcp-'),
+    from the hub's name alone: a deleted pool keeps its id for 30 days, so it must never move."""
+    stem = re.sub(r"[^a-z0-9-]", "-", f"fleet-{hub}".lower())[:25].strip("-")
+    return f"{stem}-{digest(hub)}"
+
+
+def federated_hub_identity(hub: ClusterPlan, hub_handle: ClusterHandle,
+                           service_accounts: Sequence[ServiceAccountRef], spokes: Sequence[ClusterPlan],
+                           parent: pulumi.Resource) -> HubIdentity:
+    """A hub on another cloud reaching GKE spokes (Google Cloud, "Configure Workload Identity
+    Federation with Kubernetes"; Flux gcp integration, controller level on a cluster that is not
+    GKE): a workload identity pool and OIDC provider in the spokes' project trusting the hub's
+    issuer for exactly its controllers (attribute condition), and a Google service account those
+    principals impersonate (roles/iam.workloadIdentityUser). Kubernetes RBAC, project IAM and
+    Connect Gateway then know the hub as that service account, as for a GKE hub. Its controllers
+    get a projected token for the provider's audience and GOOGLE_APPLICATION_CREDENTIALS naming an
+    external-account credential configuration (ConfigMap fleet-gcp-credentials: no key in it)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    project = resolve_project(spokes[0].project if spokes else None, gcp.config.project)
+    number = gcp.organizations.get_project_output(
+        project_id=project, opts=pulumi.InvokeOutputOptions(parent=parent)).number
+    pool_id = federation_pool_id(hub.name)
+    subjects = [federation.subject(sa.namespace, sa.name) for sa in service_accounts]
+    audience = number.apply(lambda n: federation.gcp_audience(n, pool_id, FEDERATION_PROVIDER_ID))
+    pool = gcp.iam.WorkloadIdentityPool(
+        f"{hub.name}-gcp-federation", workload_identity_pool_id=pool_id, project=project,
+        display_name=f"fleet hub {hub.name}"[:32], description=f"GitOps controllers of hub {hub.name} ({hub.provider})",
+        opts=opts)
+    provider = gcp.iam.WorkloadIdentityPoolProvider(
+        f"{hub.name}-gcp-federation", workload_identity_pool_id=pool.workload_identity_pool_id,
+        workload_identity_pool_provider_id=FEDERATION_PROVIDER_ID, project=project,
+        attribute_mapping={"google.subject": "assertion.sub"},
+        attribute_condition=federation.gcp_attribute_condition(subjects),
+        oidc={"issuer_uri": hub_handle.oidc_issuer, "allowed_audiences": [audience]}, opts=opts)
+    account = gcp.serviceaccount.Account(
+        f"{hub.name}-gcp-federated", account_id=account_id(hub.name, "federated"), project=project,
+        display_name=f"GitOps controllers of {hub.name}"[:100],
+        description=f"Impersonated by the GitOps controllers of hub {hub.name} ({hub.provider}) through "
+        f"workload identity pool {pool_id}", opts=opts)
+    bindings = [
+        gcp.serviceaccount.IAMMember(
+            f"{hub.name}-gcp-federated-{sa.namespace}-{sa.name}", service_account_id=account.name,
+            role=WORKLOAD_IDENTITY_USER,
+            member=number.apply(lambda n, sub=sub: federation.gcp_principal(n, pool_id, sub)),
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[provider]))
+        for sa, sub in zip(service_accounts, subjects, strict=True)
+    ]
+    configuration = pulumi.Output.all(number, account.email).apply(
+        lambda v: federation.gcp_credential_configuration(v[0], pool_id, FEDERATION_PROVIDER_ID, v[1]))
+    return HubIdentity(
+        provider="gcp", principal=account.email,
+        details={"project": pulumi.Output.from_input(project), "member": account.member,
+                 "workload_identity_provider": number.apply(
+                     lambda n: federation.gcp_provider_name(n, pool_id, FEDERATION_PROVIDER_ID))},
+        resources=[pool, provider, account, *bindings],
+        pod_env={"GOOGLE_APPLICATION_CREDENTIALS":
+                 f"{federation.GCP_CREDENTIALS_DIR}/{federation.GCP_CREDENTIALS_FILE}"},
+        volumes=(federation.token_volume("gcp", audience), federation.credentials_volume()),  # type: ignore[arg-type]
+        volume_mounts=(federation.token_mount("gcp"), federation.credentials_mount()),
+        files={federation.GCP_CREDENTIALS_FILE: configuration},
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from fleet.access import GCP_CREDENTIALS_CONFIG_MAP
 from fleet.behaviour.gitops import ENGINE_TOLERATIONS
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef
 from fleet.gitops.identity import FLEET_LABELS, ClusterIdentity, repository_root, sync_components
@@ -38,13 +39,16 @@ ROOT_APPLICATION = "fleet"
 REPOSITORY_SECRET = "fleet-repository"
 GIT_USERNAME = "git"
 
-# The hub's controllers that talk to spokes, and the chart values key of each.
+# Argo CD's service accounts fleet names (chart values key of each), and the one that reaches
+# spokes with a cloud identity: the application controller alone (fleet.access.CONTROLLERS says why
+# the server and the ApplicationSet controller get no cloud trust).
 CONTROLLERS = {
     "controller": ServiceAccountRef(NAMESPACE, "argocd-application-controller"),
     "applicationSet": ServiceAccountRef(NAMESPACE, "argocd-applicationset-controller"),
     "server": ServiceAccountRef(NAMESPACE, "argocd-server"),
 }
-CONTROLLER_SERVICE_ACCOUNTS = tuple(CONTROLLERS.values())
+SPOKE_CONTROLLERS = ("controller",)
+CONTROLLER_SERVICE_ACCOUNTS = tuple(CONTROLLERS[key] for key in SPOKE_CONTROLLERS)
 
 # "HA mode with autoscaling" (argo-helm charts/argo-cd/README.md); redis-ha's redis and haproxy
 # pods each need three distinct nodes (fleet.behaviour.gitops.ARGOCD_HA): its pods tolerate the
@@ -92,9 +96,14 @@ def chart_values(
     plan: ClusterPlan,
     annotations: Mapping[str, pulumi.Input[str]] | None = None,
     pod_labels: Mapping[str, str] | None = None,
+    identity: HubIdentity | None = None,
 ) -> dict[str, Any]:
-    """argo-cd chart values: fixed names, HA in production, workload identity on the hub, every pod
-    tolerating the system pools' taint (global.tolerations; redis-ha takes its own)."""
+    """argo-cd chart values: fixed names, HA in production, the hub identity on the application
+    controller only, every pod tolerating the system pools' taint (global.tolerations; redis-ha
+    takes its own). Across clouds the controller also gets the federated environment and volumes
+    (argo-cd 10.1.1 values `controller.env`, `controller.volumes`, `controller.volumeMounts`) and
+    the GCP credential configuration comes as a chart object (`extraObjects`), so it exists
+    before the controller's pods mount it."""
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE_NAME,
         "global": {"additionalLabels": dict(FLEET_LABELS), "tolerations": [dict(t) for t in ENGINE_TOLERATIONS]},
@@ -106,11 +115,23 @@ def chart_values(
         values = _merge(values, HA_VALUES)
         if plan.is_hub:
             values = _merge(values, {"controller": {"replicas": HUB_CONTROLLER_REPLICAS}})
-    for key in CONTROLLERS:
+    for key in SPOKE_CONTROLLERS:
         if annotations:
             values = _merge(values, {key: {"serviceAccount": {"annotations": dict(annotations)}}})
         if pod_labels:
             values = _merge(values, {key: {"podLabels": dict(pod_labels)}})
+        if identity is not None and identity.pod_env:
+            values = _merge(values, {key: {
+                "env": [{"name": name, "value": value} for name, value in sorted(identity.pod_env.items())],
+                "volumes": [dict(v) for v in identity.volumes],
+                "volumeMounts": [dict(m) for m in identity.volume_mounts],
+            }})
+    if identity is not None and identity.files:
+        values["extraObjects"] = [{
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": GCP_CREDENTIALS_CONFIG_MAP, "namespace": NAMESPACE, "labels": dict(FLEET_LABELS)},
+            "data": dict(identity.files),
+        }]
     return values
 
 
@@ -222,6 +243,7 @@ class ArgoCDBootstrap(pulumi.ComponentResource):
             plan,
             hub_identity.service_account_annotations if hub_identity else None,
             hub_identity.pod_labels if hub_identity else None,
+            hub_identity,
         )
         self.release = k8s.helm.v3.Release(
             f"{plan.name}-argocd",

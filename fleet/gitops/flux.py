@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from fleet.access import GCP_CREDENTIALS_CONFIG_MAP
 from fleet.behaviour.gitops import ENGINE_TOLERATIONS
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef
 from fleet.gitops.identity import FLEET_LABELS, IDENTITY_NAME, ClusterIdentity, source_kind, sync_components
@@ -104,6 +105,25 @@ def hub_identity_patches(
             template = {"template": {"metadata": {"labels": dict(pod_labels)}}}
             patches.append(_object_patch("apps/v1", "Deployment", {"name": ref.name}, spec=template))
     return patches
+
+
+def federation_patch(env: Mapping[str, str], volumes: Sequence[Mapping[str, Any]],
+                     mounts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A JSON patch giving kustomize-controller what another cloud's SDK reads: environment,
+    projected token and credential-configuration volumes (Flux integrations, "At the controller
+    level", for a cluster that is not EKS/AKS/GKE: https://fluxcd.io/flux/integrations/aws/,
+    /azure/, /gcp/)."""
+    if not env:
+        return []
+    container = "/spec/template/spec/containers/0"
+    operations = [
+        *({"op": "add", "path": f"{container}/env/-", "value": {"name": key, "value": value}}
+          for key, value in sorted(env.items())),
+        *({"op": "add", "path": "/spec/template/spec/volumes/-", "value": dict(v)} for v in volumes),
+        *({"op": "add", "path": f"{container}/volumeMounts/-", "value": dict(m)} for m in mounts),
+    ]
+    patch = yaml.safe_dump(operations, sort_keys=False)
+    return [{"target": {"kind": "Deployment", "name": ref.name}, "patch": patch} for ref in CONTROLLER_SERVICE_ACCOUNTS]
 
 
 def _object_patch(api_version: str, kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -214,13 +234,23 @@ class FluxBootstrap(pulumi.ComponentResource):
         self.pull_secret = self._pull_secret(plan, git_token, after_release)
 
         spec: pulumi.Input[dict[str, Any]] = instance_spec(plan, PULL_SECRET if self.pull_secret else None)
-        if hub_identity is not None and (hub_identity.service_account_annotations or hub_identity.pod_labels):
-            spec = pulumi.Output.from_input(dict(hub_identity.service_account_annotations)).apply(
-                lambda annotations, base=spec: {
+        self.credentials = self._credentials(plan, hub_identity, after_release)
+        if hub_identity is not None and (
+            hub_identity.service_account_annotations or hub_identity.pod_labels or hub_identity.pod_env
+        ):
+            wiring = {
+                "annotations": dict(hub_identity.service_account_annotations),
+                "env": dict(hub_identity.pod_env),
+                "volumes": [dict(v) for v in hub_identity.volumes],
+                "mounts": [dict(m) for m in hub_identity.volume_mounts],
+            }
+            spec = pulumi.Output.from_input(wiring).apply(
+                lambda wired, base=spec: {
                     **base,
                     "kustomize": {
                         "patches": base["kustomize"]["patches"]
-                        + hub_identity_patches(annotations, hub_identity.pod_labels)
+                        + hub_identity_patches(wired["annotations"], hub_identity.pod_labels)
+                        + federation_patch(wired["env"], wired["volumes"], wired["mounts"])
                     },
                 }
             )
@@ -242,6 +272,7 @@ class FluxBootstrap(pulumi.ComponentResource):
                         self.release,
                         self.identity,
                         *([self.pull_secret] if self.pull_secret else []),
+                        *([self.credentials] if self.credentials else []),
                     ]
                 ),
             ),
@@ -255,6 +286,22 @@ class FluxBootstrap(pulumi.ComponentResource):
         }
         self.register_outputs(
             {"namespace": NAMESPACE, "instance": "flux", "sync_path": plan.gitops.environment_path}
+        )
+
+    def _credentials(
+        self, plan: ClusterPlan, hub_identity: HubIdentity | None, opts: pulumi.ResourceOptions
+    ) -> k8s.core.v1.ConfigMap | None:
+        """The GCP external-account credential configuration kustomize-controller mounts (no key in
+        it), before the FluxInstance that starts the controller."""
+        if hub_identity is None or not hub_identity.files:
+            return None
+        return k8s.core.v1.ConfigMap(
+            f"{plan.name}-flux-gcp-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=GCP_CREDENTIALS_CONFIG_MAP, namespace=NAMESPACE, labels=FLEET_LABELS
+            ),
+            data=dict(hub_identity.files),
+            opts=opts,
         )
 
     def _pull_secret(
