@@ -192,3 +192,15 @@ def test_fleet_shards_changed_names_only_the_shards_a_change_touches(tmp_path, m
     assert not list(head.glob("Pulumi.prod.*.yaml"))  # deciding writes nothing
     assert main(["shards", "changed", "--stack", "prod", "--base", str(tmp_path / "nowhere"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 4  # no base to compare with: every shard
+
+
+def test_a_shard_knows_the_identity_details_the_environment_exports(sharded):
+    """fleet.hubref.IDENTITY_DETAILS: what a shard rebuilds before the outputs resolve must match
+    what the cloud modules export for the hub's identities."""
+    from fleet.hubref import IDENTITY_DETAILS
+
+    hub = sharded["outputs"]["hubs"]["fleet-hub"]
+    identities = hub.get("identities") or {hub["identity"]["provider"]: hub["identity"]}
+    assert identities
+    for cloud, identity in identities.items():
+        assert set(IDENTITY_DETAILS[cloud]) <= set(identity["details"]), cloud
