@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from fleet import rules
+from fleet.recorded import Stack
 from fleet.stack import StackConfig
 from fleet.synth.diff import Change, diff_synth, render_text
 from tests.test_zero_touch import stack_config, synth
@@ -182,3 +184,62 @@ def test_mode_none_removes_everything_traffic_created_and_nothing_else(base: dic
     changed = [c for c in diff.changes if c.action == "change"]  # labels and identity lose the traffic policy
     assert changed and not [c for c in changed if is_dns(c)]
     assert not by_type(heads["none"], "aws:route53/")
+
+
+# --- what Route 53 and external-dns enforce, held offline (fleet/behaviour/traffic.py) --------
+
+RULE_IDS = ("route53-routing-follows-health", "route53-record-groups-consistent", "external-dns-own-records-only")
+
+
+def broken(document: dict, name: str, change: Callable[[dict], None], type_: str = "") -> Stack:
+    document = copy.deepcopy(document)
+    change(next(r for r in document["resources"] if r["name"] == name and r["type"].startswith(type_))["inputs"])
+    return Stack.from_synth(document)
+
+
+def rule_messages(rule_id: str, stack: Stack) -> list[str]:
+    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    return [m for resource in stack for m in rule.check(resource, stack)]
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_the_traffic_rules_hold_on_the_synth(rule_id: str, base: dict) -> None:
+    assert rule_messages(rule_id, Stack.from_synth(base)) == []
+
+
+def test_a_weighted_record_without_its_health_check_fails(base: dict) -> None:
+    stack = broken(base, "production-fleet-us-east-01-weighted", lambda inputs: inputs.pop("healthCheckId"))
+    assert rule_messages("route53-routing-follows-health", stack) == [
+        "record us-east.apps.prod.acme.example (production-fleet-us-east-01-weighted): weighted routing without a "
+        "health check (or an alias evaluating its target's health): Route 53 answers with it while its target is "
+        "down; attach the cluster's health check"]
+    stack = broken(base, "production-fleet-us-east-latency",
+                   lambda inputs: inputs["aliases"][0].update(evaluateTargetHealth=False))
+    assert len(rule_messages("route53-routing-follows-health", stack)) == 1
+
+
+def test_mixed_policies_and_doubled_set_identifiers_fail(base: dict) -> None:
+    def latency(inputs: dict) -> None:
+        inputs.pop("weightedRoutingPolicies")
+        inputs["latencyRoutingPolicies"] = [{"region": "us-east-1"}]
+    messages = rule_messages("route53-record-groups-consistent",
+                             broken(base, "production-fleet-us-east-01-weighted", latency))
+    assert messages and all("routing policies latency, weighted on one name and type" in m for m in messages)
+    doubled = broken(base, "production-fleet-us-east-02-weighted",
+                     lambda inputs: inputs.update(setIdentifier="production-fleet-us-east-01"))
+    assert any("set identifier 'production-fleet-us-east-01' is used twice" in m
+               for m in rule_messages("route53-record-groups-consistent", doubled))
+
+
+def test_external_dns_reaching_beyond_its_record_fails(base: dict) -> None:
+    wide = broken(base, "production-fleet-eu-west-01-external-dns",
+                  lambda inputs: inputs["values"].update(domainFilters=["apps.prod.acme.example"]), RELEASE)
+    assert any("domain filter exactly its own record" in m
+               for m in rule_messages("external-dns-own-records-only", wide))
+
+    def whole_zone(inputs: dict) -> None:
+        policy = json.loads(inputs["policy"])
+        policy["Statement"][0].pop("Condition")
+        inputs["policy"] = json.dumps(policy)
+    zone = broken(base, "production-fleet-eu-west-01-external-dns", whole_zone, "aws:iam/rolePolicy")
+    assert any("may change the whole zone" in m for m in rule_messages("external-dns-own-records-only", zone))

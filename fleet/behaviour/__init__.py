@@ -10,8 +10,8 @@ them. One module per area, each exporting RULES.
 
 from __future__ import annotations
 
-from fleet.behaviour import access, aws, azure, gcp, gitops, kubernetes
+from fleet.behaviour import access, aws, azure, gcp, gitops, kubernetes, traffic
 from fleet.recorded import ResourceRule
 
 RULES: tuple[ResourceRule, ...] = (*access.RULES, *aws.RULES, *azure.RULES, *gcp.RULES, *gitops.RULES,
-                                   *kubernetes.RULES)
+                                   *kubernetes.RULES, *traffic.RULES)
