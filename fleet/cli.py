@@ -82,6 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise CommandError(f"fleet validate: no Pulumi.<stack>.yaml in {project_dir}; create one with "
                            "`pulumi stack init <name>`")
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     summaries = []
     today = _as_of(args.as_of, "validate") if args.as_of else None
     for stack in stacks:
@@ -89,13 +90,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         running = _running_from_base(args.base, stack, today) if args.base and not trouble else None
         result = plan_stack(config, project_dir, today, running) if not trouble else None
         problems += trouble + (result.problems if result else [])
-        _print_warnings(result.plan.warnings if result else ())
+        warnings += result.plan.warnings if result else ()
         if result and not result.problems:
             if args.deep:
                 problems += _deep_problems(project_dir, config)
             summaries.append(f"{stack}: {_describe(result.plan)}")
-    if problems:
+    if problems:  # the report of problems stays as it was: warnings follow once they are fixed
         return _report(problems)
+    _print_warnings(warnings)
     for line in summaries:
         print(f"valid: {line}")
     return EXIT_OK
@@ -153,9 +155,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     today = _as_of(args.as_of, "plan") if args.as_of else None
     running = _running_from_base(args.base, args.stack, today) if args.base else None
     result = plan_stack(config, project_dir, today, running)
-    _print_warnings(result.plan.warnings)
     if result.problems:
         return _report(result.problems)
+    _print_warnings(result.plan.warnings)
     if args.format == "mermaid":
         return _print_mermaid(args, result.plan)
     if args.json:
