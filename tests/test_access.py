@@ -12,6 +12,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -24,7 +25,9 @@ from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import synthesize
 from fleet.synth.diff import diff_synth
 from fleet.synth.output import synth_document
+from tests.gitops_support import has_crd, is_core, kubernetes_objects, normalise_numbers, validate_custom
 from tests.helpers import cluster_set, plan_documents, template
+from tests.test_gitops_schemas import KUBERNETES_VERSION, unredacted_shape
 
 CLOUDS = access.CLOUDS
 MODES = ("authorized", "private", "dns")
@@ -173,6 +176,23 @@ def test_gke_private_and_dns_spokes_are_registered_through_connect_gateway(gatew
     roles = {r["inputs"]["role"] for r in synth["resources"] if r["type"] == "gcp:projects/iAMMember:IAMMember"
              and r["name"].startswith(f"gw-{cloud[:2]}-{engine[:2]}-hub-gitops-")}
     assert "roles/gkehub.gatewayEditor" in roles, "the hub's Google identity may use Connect Gateway"
+
+
+def test_the_gateway_registrations_validate(gateway, shared_dir: Path) -> None:
+    """The hub-side objects of Connect Gateway registrations against their upstream schemas."""
+    synth, _revealed = gateway
+    checked = 0
+    for record, body in kubernetes_objects(synth):
+        if not record["name"].endswith(("-hub-registration", "-hub-kubeconfig", "-gcp-credentials")):
+            continue
+        body = unredacted_shape(normalise_numbers(body))
+        if is_core(body):
+            kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
+        else:
+            assert has_crd(body), record["name"]
+            validate_custom(body)
+        checked += 1
+    assert checked >= 2 * len(GATEWAY_HUBS) + len([h for h in GATEWAY_HUBS if h[1] == "flux"]) * 2
 
 
 def test_the_gateway_fleet_holds_no_long_lived_credential(gateway) -> None:
