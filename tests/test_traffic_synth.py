@@ -54,6 +54,8 @@ CHANGES: dict[str, Callable[[Spec], None]] = {
     "weight": weight_of_us_east_02,
     "regional": lb(mode="regional"),
     "none": lambda spec: spec.update(loadBalancing={"mode": "none"}),
+    "decommission-one": lambda spec: spec["regions"][0].update(decommission=[2]),
+    "decommission-entry": lambda spec: spec["regions"][1].update(decommission=True),
 }
 
 
@@ -184,6 +186,34 @@ def test_mode_none_removes_everything_traffic_created_and_nothing_else(base: dic
     changed = [c for c in diff.changes if c.action == "change"]  # labels and identity lose the traffic policy
     assert changed and not [c for c in changed if is_dns(c)]
     assert not by_type(heads["none"], "aws:route53/")
+
+
+def test_decommission_step_drains_the_leaving_cluster_in_the_same_change(base: dict, heads: dict) -> None:
+    """README "Decommission a cluster", step 2: weight 0 next to the lifted protection; nothing deleted."""
+    diff = diff_synth(base, heads["decommission-one"])
+    assert not [c for c in diff.changes if c.action != "change"], render_text(diff)
+    dns = sorted((c.name, c.fields) for c in diff.changes if c.type.startswith("aws:route53/"))
+    assert dns == [("production-fleet-us-east-02-weighted", ("inputs.weightedRoutingPolicies[0].weight",)),
+                   ("production-fleet-us-east-02-weighted-wildcard", ("inputs.weightedRoutingPolicies[0].weight",))]
+    weights = {r["name"]: r["inputs"]["weightedRoutingPolicies"][0]["weight"]
+               for r in by_type(heads["decommission-one"], "aws:route53/record")
+               if "weightedRoutingPolicies" in r["inputs"]}
+    assert weights["production-fleet-us-east-02-weighted"] == 0
+    assert weights["production-fleet-us-east-01-weighted"] == 100
+    assert all(c.name.startswith("production-fleet-us-east-02") for c in diff.changes), render_text(diff)
+
+
+def test_decommissioning_a_whole_entry_removes_only_its_dns_records(base: dict, heads: dict) -> None:
+    """Every cluster of eu-west leaving: its records leave the entry point (an all-zero weighted group
+    would still be answered); no cluster resource is deleted."""
+    diff = diff_synth(base, heads["decommission-entry"])
+    deleted = sorted(c.name for c in diff.changes if c.action == "delete" and c.type.startswith("aws:route53/"))
+    # besides the AKS protection assignment that step 2 always lifts (README: "the AKS lock removed")
+    assert [c.name for c in diff.changes if c.action == "delete" and not c.type.startswith("aws:route53/")] == [
+        "production-fleet-eu-west-01-protect"]
+    assert deleted == ["production-fleet-eu-west-01-weighted", "production-fleet-eu-west-01-weighted-wildcard",
+                       "production-fleet-eu-west-latency", "production-fleet-eu-west-latency-wildcard"]
+    assert not [c for c in diff.changes if c.action in ("add", "replace")]
 
 
 # --- what Route 53 and external-dns enforce, held offline (fleet/behaviour/traffic.py) --------
