@@ -193,6 +193,7 @@ def plan_lines(stack: str, plan: FleetPlan, width: int) -> list[tuple[str, str]]
     lines = [("bold", title)] if len(title) <= width else [("bold", f"fleet plan: stack {stack}:"),
                                                            ("bold", f"  {_describe(plan)}")]
     lines.append(("", ""))
+    published = {t.cluster: (entry, t) for entry in plan.traffic for t in entry.clusters}
     for c in plan.clusters:
         role = c.role + (f" of {c.hub}" if c.hub else "") + (", protected" if c.protect else "")
         if len(c.name) + 2 + len(role) <= width:
@@ -208,6 +209,11 @@ def plan_lines(stack: str, plan: FleetPlan, width: int) -> list[tuple[str, str]]
         addons = sorted(k.removeprefix("enable_") for k in c.labels if k.startswith("enable_"))
         if addons:
             lines += [("", line) for line in _wrapped("  add-ons:", addons, width)]
+        if c.name in published:  # fleet.traffic: where users reach it, and its share
+            entry, own = published[c.name]
+            answers = entry.entry if entry.mode == "global" else f"{own.region}.{entry.entry}"
+            lines += [("", line) for line in _wrapped("  traffic:", [
+                f"{entry.mode} {answers}", f"weight {own.weight}"], width, " · ")]
         lines.append(("", ""))
     return lines[:-1]
 

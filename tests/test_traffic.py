@@ -226,3 +226,10 @@ def test_pod_identity_trusts_only_this_cluster_and_service_account() -> None:
 
 def test_role_names_fit_iam() -> None:
     assert len(role_name("x" * 100)) == 64 and role_name("x" * 100).endswith("-external-dns")
+
+
+def test_fleet_plan_shows_each_clusters_entry_point_and_weight(capsys) -> None:
+    assert main(["plan", "--stack", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "  traffic: global apps.prod.acme.example · weight 100\n" in out
+    assert out.count("  traffic: ") == 6  # every workload cluster, not the hub
