@@ -51,6 +51,7 @@ class Build:
 
     objects: list[dict[str, Any]] = field(default_factory=list)
     unevaluated: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what makes kustomize itself refuse the build
     missing: bool = False  # the folder does not exist (the engine fails: path not found)
 
 
@@ -131,6 +132,7 @@ class Repository:
         for component in kustomization.get("components") or []:
             folder_of = posixpath.normpath(posixpath.join(folder, str(component)))
             objects = self._apply(folder_of, objects, result, depth + 1)
+        _check_unique(source, objects, result)
         return self._transform(source, kustomization, objects, result)
 
     def _apply(self, folder: str, objects: list[dict[str, Any]], result: Build, depth: int) -> list[dict[str, Any]]:
@@ -142,6 +144,7 @@ class Repository:
         added: list[dict[str, Any]] = []
         for entry in component.get("resources") or []:
             added += self._resource(folder, str(entry), result, depth + 1)
+        _check_unique(source, objects + added, result)
         return self._transform(source, component, objects + added, result)
 
     def _resource(self, folder: str, entry: str, result: Build, depth: int) -> list[dict[str, Any]]:
@@ -211,6 +214,21 @@ class Repository:
                 objects = [merge_patch(body, _patch_body(document)) if _targeted(body, match, source) else body
                            for body in objects]
         return objects
+
+
+def _check_unique(source: str, objects: list[dict[str, Any]], result: Build) -> None:
+    """kustomize refuses two resources with the same id ("may not add resource with an already
+    registered id"): group, kind, namespace and name."""
+    seen: set[tuple[str, ...]] = set()
+    for body in objects:
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        ident = (str(body.get("apiVersion", "")).rpartition("/")[0], str(body.get("kind")),
+                 str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        if ident in seen:
+            message = f"{source}: {ident[1]} {ident[3]!r} twice: kustomize refuses to build it"
+            if message not in result.errors:
+                result.errors.append(message)
+        seen.add(ident)
 
 
 class BuildError(Exception):

@@ -204,6 +204,8 @@ class _Evaluation:
         self.by_name = {c.name: c for c in plan.clusters}
         # Argo CD instance (cluster) -> Application name -> the targets generating it
         self.application_names: dict[str, dict[str, list[str]]] = {}
+        # cluster -> Flux Kustomization namespace/name -> what applies it there
+        self.flux_owners: dict[str, dict[str, list[str]]] = {}
 
     # -- entry points --
 
@@ -233,7 +235,7 @@ class _Evaluation:
         if engine == "flux":  # postBuild.substituteFrom cluster-identity (fleet.gitops.flux.sync_patches)
             objects = substitute_objects(objects, identity_variables(cluster))
         self._reach(root, cluster.name, path, objects, build)
-        self.deliver(objects, cluster, 0)
+        self.deliver(objects, cluster, 0, root.key)
 
     def hub_layer(self, hub: ClusterPlan, spoke: ClusterPlan) -> None:
         """A Flux hub applies the spoke's add-on layer on the spoke with the spoke's identity."""
@@ -248,11 +250,13 @@ class _Evaluation:
             return
         objects = substitute_objects(build.objects, identity_variables(spoke))
         self._reach(layer, spoke.name, path, objects, build)
-        self.deliver(objects, spoke, 0)
+        self.deliver(objects, spoke, 0, layer.key)
 
     def _reach(self, target: Target, cluster: str, path: str, objects: list[dict[str, Any]], build: Build) -> None:
         for reason in build.unevaluated:
             target.note(reason)
+        for error in build.errors:
+            self.report.find("build-fails", target, cluster, error)
         target.paths[cluster] = path
         if objects:
             target.clusters.add(cluster)
@@ -260,12 +264,16 @@ class _Evaluation:
 
     # -- objects applied on a cluster --
 
-    def deliver(self, objects: Iterable[dict[str, Any]], on: ClusterPlan, depth: int) -> None:
+    def deliver(self, objects: Iterable[dict[str, Any]], on: ClusterPlan, depth: int, parent: str) -> None:
+        """Objects `parent` applies on `on`: the GitOps objects among them are evaluated in turn."""
         if depth > MAX_NESTING:
             return
         for body in objects:
             group = str(body.get("apiVersion", "")).partition("/")[0]
             kind = body.get("kind")
+            if group == FLUX_KUSTOMIZE_GROUP and kind == "Kustomization" and isinstance(body.get("metadata"), dict):
+                name = f"{body['metadata'].get('namespace', '')}/{body['metadata'].get('name', '')}"
+                self.flux_owners.setdefault(on.name, {}).setdefault(name, []).append(parent)
             try:
                 if group == ARGOCD_GROUP and kind == "ApplicationSet":
                     self.application_set(body, on)
@@ -324,7 +332,7 @@ class _Evaluation:
         if post_build:
             objects = substitute_objects(objects, self._flux_variables(post_build, on, target))
         self._reach(target, on.name, folder, objects, build)
-        self.deliver(objects, on, depth + 1)
+        self.deliver(objects, on, depth + 1, target.key)
 
     def _flux_variables(self, post_build: Mapping[str, Any], on: ClusterPlan, target: Target) -> dict[str, str]:
         variables: dict[str, str] = {}
@@ -436,6 +444,8 @@ class _Evaluation:
                 continue
             for reason in build.unevaluated:
                 target.note(reason)
+            for error in build.errors:
+                self.report.find("build-fails", target, on.name, error)
             placement.update(content_placement(build.objects))
         return placement
 
@@ -457,6 +467,13 @@ class _Evaluation:
     # -- checks over everything --
 
     def check_application_names(self) -> None:
+        for cluster, owners_by_name in self.flux_owners.items():
+            for name, owners in owners_by_name.items():
+                if len(set(owners)) > 1:
+                    self.report.find("duplicate-object", f"Kustomization/{name}", cluster,
+                                     f"applied on {cluster} by {len(set(owners))} objects "
+                                     f"({', '.join(sorted(set(owners)))}): they overwrite each other's version "
+                                     "of it (one namespace, one name)")
         for instance, names in self.application_names.items():
             for name, owners in names.items():
                 if len(owners) > 1:

@@ -336,3 +336,41 @@ def test_malformed_repository_content_is_reported_not_a_crash(project: Path) -> 
                                                               ("malformed", "ApplicationSet/bad2")}
     gdpr = report.targets["ApplicationSet/argocd/compliance-gdpr"]
     assert any("cannot be read as YAML" in reason for reason in gdpr.unevaluated)
+
+
+def test_the_same_flux_object_from_two_places_is_found(project: Path) -> None:
+    """A Kustomization `purpose` added to the staging environment path: a Flux hub's own sync now
+    builds it twice (kustomize refuses), and each Flux spoke gets it from its own sync and from the
+    hub's registration (two owners of one object)."""
+    twin = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "purpose", "namespace": "flux-system"},
+            "spec": {"interval": "1h", "prune": True, "path": "./gitops/addons/purpose/workload",
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+    add_to_layer(project, "environments/staging", "twin.yaml", [twin])
+    report = evaluate("staging", stack_plan("staging", project), Repository(project))
+    builds = {f.cluster for f in report.findings if f.rule == "build-fails"}
+    owners = {f.cluster for f in report.findings if f.rule == "duplicate-object"}
+    assert builds == {"staging-fleet-hub"}
+    assert owners == {"staging-fleet-eu-west-01", "staging-fleet-us-central-01"}
+    assert all("Kustomization 'purpose' twice" in f.message for f in report.findings if f.rule == "build-fails")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed (apt-get install kubectl)")
+def test_the_offline_build_is_kustomize_s() -> None:
+    """fleet.kustomize builds every kustomization of gitops/ to exactly what `kubectl kustomize` does."""
+    import subprocess
+
+    repository = Repository(PROJECT_DIR)
+    folders = [p.parent for p in (PROJECT_DIR / "gitops").rglob("kustomization.yaml")
+               if yaml.safe_load(p.read_text()).get("kind") == "Kustomization"]
+    assert len(folders) > 20
+
+    def ident(body: dict) -> tuple[str, str, str]:
+        return body["kind"], body["metadata"].get("namespace", ""), body["metadata"]["name"]
+
+    for folder in folders:
+        text = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
+        expected = sorted((d for d in yaml.safe_load_all(text) if d), key=ident)
+        build = repository.build(str(folder.relative_to(PROJECT_DIR)))
+        assert not build.unevaluated and not build.errors, folder
+        assert sorted(build.objects, key=ident) == expected, folder
