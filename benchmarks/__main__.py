@@ -7,6 +7,9 @@ Sections (all by default; `--only` picks some):
              (benchmarks.baseline); ratio per size, marginal cost per resource, per-cluster cost
   startup    import time of one cloud against three; a one-cloud fleet must load no other cloud's SDK
   critical   the chain of resources a new region waits on, in modelled minutes, for 1 to 30 regions
+  shards     a sharded fleet (issue #13, benchmarks/shards.py): a one-region change's offline preview at
+             1,000 clusters against 10, cores busy in a full synth, peak memory per shard process
+             (the 1,000-cluster full synth only with --full)
 Ends with the goals of issue #6 and PASS/FAIL for each.
 """
 
@@ -27,11 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks import baseline, critical_path, declarations, startup
+from benchmarks import shards as sharded
 from benchmarks.measure import Run, median, run, spread
 
 GOAL_RATIO = 1.25
 GOAL_FLAT = 1.20
-SECTIONS = ("overhead", "startup", "critical")
+SECTIONS = ("overhead", "startup", "critical", "shards")
 
 
 # --- machine ---------------------------------------------------------------------------------
@@ -379,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-repeat", type=int, default=3)
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--full", action="store_true", help="shards: full synth of 1,000 clusters (long)")
+    parser.add_argument("--shards-repeat", type=int, default=3, help="shards: preview runs per size")
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -409,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print("== 4. New-region critical path (modelled creation minutes, unbounded --parallel) ==")
             critical_ok = report_critical(region_counts, root)
+        if "shards" in sections:
+            print()
+            print("== 5. Shards: a one-region change, every core, memory per shard process ==")
+            shard_figures = sharded.report(root / "shards", args.full, args.shards_repeat)
+            (Path("out")).mkdir(exist_ok=True)
+            Path("out/bench-shards.json").write_text(json.dumps({"machine": info, "figures": shard_figures}, indent=2))
         goals(figures, startup_ok, critical_ok)
     finally:
         if args.keep:

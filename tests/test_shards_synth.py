@@ -204,3 +204,12 @@ def test_a_shard_knows_the_identity_details_the_environment_exports(sharded):
     assert identities
     for cloud, identity in identities.items():
         assert set(IDENTITY_DETAILS[cloud]) <= set(identity["details"]), cloud
+
+
+def test_shards_synthesised_in_separate_processes_give_the_same_document(sharded, tmp_path):
+    folder = project(tmp_path, [US_EAST, EU_WEST])
+    config, _ = read_stack_file(folder, "prod")
+    result = synthesize(folder, config, jobs=2)
+    assert result.program_error is None and result.document is not None
+    assert result.document["resources"] == sharded["resources"]
+    assert result.document["stackOutputs"] == sharded["stackOutputs"]

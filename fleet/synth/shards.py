@@ -18,6 +18,8 @@ from fleet.shards import HUB_SHARD, Shard, find_shard, plan_shards
 from fleet.stack import StackConfig
 from fleet.synth.engine import ORGANIZATION, Recording, run_program
 
+PRELOAD = ["fleet.synth.engine", "fleet.program", "fleet.clouds.aws", "fleet.clouds.azure", "fleet.clouds.gcp"]
+
 
 class ShardError(Exception):
     """A shard that cannot be synthesised as asked (an unknown name); one line."""
@@ -35,19 +37,21 @@ def _run_shard(project_dir: Path, config: StackConfig, stacks: dict[str, Any]) -
     return run_program(project_dir, config, stacks=stacks)
 
 
-def _run_shard_measured(project_dir: Path, config: StackConfig, stacks: dict[str, Any]) -> tuple[Recording, int]:
-    """In a worker process: the recording and the process's peak memory (KiB, ru_maxrss)."""
+def _run_shard_measured(project_dir: Path, config: StackConfig,
+                        stacks: dict[str, Any]) -> tuple[Recording, dict[str, float]]:
+    """In a worker process: the recording, and the process's peak memory (KiB, ru_maxrss) and CPU time."""
     import resource
 
     recording = _run_shard(project_dir, config, stacks)
-    return recording, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return recording, {"peak_kib": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def run_sharded(project_dir: Path, config: StackConfig, plan: FleetPlan, only: str | None = None,
-                jobs: int = 1, peaks: list[int] | None = None) -> tuple[Recording, FleetPlan]:
+                jobs: int = 1, usage: list[dict[str, float]] | None = None) -> tuple[Recording, FleetPlan]:
     """The environment's recording, then its shards'; one shard (`only`) or all, merged. The plan
-    returned holds the clusters the recording holds. `peaks`: filled with each shard process's peak
-    memory when jobs > 1."""
+    returned holds the clusters the recording holds. `usage`: filled with each shard process's peak
+    memory and CPU time when jobs > 1."""
     shards = plan_shards(plan, config.stack)
     wanted = _wanted(shards, only)
     environment = run_program(project_dir, config)
@@ -55,7 +59,7 @@ def run_sharded(project_dir: Path, config: StackConfig, plan: FleetPlan, only: s
         return _with_stack(environment), _part(plan, wanted.clusters)
     stacks = {reference_name(environment.project, config.stack): environment.outputs}
     regions = [s for s in shards if not s.is_hub and (wanted is None or s.name == wanted.name)]
-    recordings = _run_all(project_dir, [config.of_shard(s.name) for s in regions], stacks, jobs, peaks)
+    recordings = _run_all(project_dir, [config.of_shard(s.name) for s in regions], stacks, jobs, usage)
     if wanted is not None:
         return _with_stack(recordings[0]), _part(plan, wanted.clusters)
     records = _tagged(environment) + [r for recording in recordings for r in _tagged(recording)]
@@ -83,16 +87,18 @@ def _part(plan: FleetPlan, clusters: tuple[str, ...]) -> FleetPlan:
 
 
 def _run_all(project_dir: Path, configs: list[StackConfig], stacks: dict[str, Any], jobs: int,
-             peaks: list[int] | None) -> list[Recording]:
+             usage: list[dict[str, float]] | None) -> list[Recording]:
     if jobs <= 1 or len(configs) <= 1:
         return [_run_shard(project_dir, c, stacks) for c in configs]
-    # fork: a worker starts with the SDK and planner imported; one task per worker keeps each
-    # process to one shard's heap (its peak is that shard's, whatever the fleet's size)
-    context = multiprocessing.get_context("fork")
+    # forkserver: each worker forks from a server that has imported the SDKs and fleet and nothing
+    # else, so it starts small and the same whatever the fleet's size; one task per worker keeps a
+    # process to one shard's heap (its peak is that shard's alone)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
     with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(configs)), mp_context=context,
                              max_tasks_per_child=1) as pool:
         futures = [pool.submit(_run_shard_measured, project_dir, c, stacks) for c in configs]
         results = [f.result() for f in futures]
-    if peaks is not None:
-        peaks += [peak for _, peak in results]
+    if usage is not None:
+        usage += [measured for _, measured in results]
     return [recording for recording, _ in results]
