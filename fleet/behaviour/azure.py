@@ -178,6 +178,19 @@ def rbac_before_use(resource: Resource, stack: Sequence[Resource]) -> list[str]:
             "10 minutes to propagate: make it depend on a fleet.clouds.azure_rbac.PropagationGate that waits for them"]
 
 
+def aks_lts_on_premium(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """AKS long-term support is a feature of the Premium tier: "LTS is only available on the Premium
+    tier" (https://learn.microsoft.com/azure/aks/long-term-support); ARM refuses supportPlan
+    AKSLongTermSupport on a Free or Standard cluster. fleet.clouds.azure.sku_tier pairs them."""
+    if resource.type != MANAGED_CLUSTER or text_value(resource.inputs.get("supportPlan")) != "AKSLongTermSupport":
+        return []
+    sku = resource.inputs.get("sku") if isinstance(resource.inputs.get("sku"), dict) else {}
+    if text_value(sku.get("tier")) == "Premium":
+        return []
+    return [f"cluster '{_cluster_of(resource)}' asks for AKS long-term support on the {sku.get('tier') or 'Free'} "
+            "tier; LTS needs sku.tier Premium (fleet.clouds.azure.sku_tier)"]
+
+
 RULES: tuple[ResourceRule, ...] = (
     ResourceRule("aks-pool-replaced-under-new-name",
                  "An AKS agent pool's name encodes its create-only fields, so a change replaces it under a new name.",
@@ -192,6 +205,8 @@ RULES: tuple[ResourceRule, ...] = (
     ResourceRule("aks-inline-system-pool-guarded",
                  "A create-only change of an AKS cluster's inline system pool is refused at preview.",
                  inline_system_pool_guarded, needs_stack=True),
+    ResourceRule("aks-lts-on-premium", "An AKS cluster on long-term support runs on the Premium tier.",
+                 aks_lts_on_premium),
     ResourceRule("azure-rbac-before-use",
                  "Nothing uses an Azure role assignment before a propagation gate says it works.",
                  rbac_before_use, needs_stack=True),
