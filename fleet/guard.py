@@ -48,8 +48,6 @@ POLICY_NAME = "fleet-identity-guard"
 API_VERSION = "admissionregistration.k8s.io/v1"
 EXEMPT_NAMESPACES = ("kube-system",)
 
-# Kinds whose pod template carries labels the pods will run with, and where the template is.
-TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 RESOURCE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("", ("namespaces", "pods")),
     ("apps", ("deployments", "statefulsets", "daemonsets", "replicasets")),
@@ -57,13 +55,20 @@ RESOURCE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 _OBJECT_LABELS = "has(object.metadata.labels) ? object.metadata.labels : {}"
-_TEMPLATE_LABELS = (
-    "object.kind in [" + ", ".join(f"'{k}'" for k in TEMPLATE_KINDS) + "] && has(object.spec.template.metadata) && "
-    "has(object.spec.template.metadata.labels) ? object.spec.template.metadata.labels : "
-    "(object.kind == 'CronJob' && has(object.spec.jobTemplate.spec.template.metadata) && "
-    "has(object.spec.jobTemplate.spec.template.metadata.labels) ? "
-    "object.spec.jobTemplate.spec.template.metadata.labels : {})"
-)
+
+
+def _present(path: str) -> str:
+    """has() for every step of a field path: CEL's has() tests the last field only."""
+    parts = path.split(".")
+    return " && ".join(f"has({'.'.join(parts[:i])})" for i in range(2, len(parts) + 1))
+
+
+# The pod template's labels (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job: spec.template;
+# CronJob: spec.jobTemplate.spec.template), found by shape rather than by kind.
+_POD_TEMPLATE = "object.spec.template.metadata.labels"
+_JOB_TEMPLATE = "object.spec.jobTemplate.spec.template.metadata.labels"
+_TEMPLATE_LABELS = (f"{_present(_POD_TEMPLATE)} ? {_POD_TEMPLATE} : "
+                    f"({_present(_JOB_TEMPLATE)} ? {_JOB_TEMPLATE} : {{}})")
 
 
 def placement(labels: Mapping[str, str] | None) -> dict[str, str]:

@@ -139,6 +139,21 @@ def test_objects_without_placement_are_never_judged() -> None:
     assert admit(in_system, US_PROD, namespace="kube-system") == (True, [])
 
 
+def test_shapes_without_a_pod_template_evaluate_without_error() -> None:
+    """The template labels are found by shape (has() at every step), never by kind: a Namespace
+    with a spec, a Pod, a Deployment whose template has no metadata all evaluate cleanly."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "n", "labels": {f"{P}region": "us-east"}}, "spec": {"finalizers": ["kubernetes"]}}
+    assert admit(namespace, US_PROD) == (True, [])
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "apps",
+                                                          "labels": {f"{P}cloud": "gcp"}},
+           "spec": {"containers": [{"name": "x", "image": "x:1"}]}}
+    assert not admit(pod, US_PROD)[0]
+    bare = deployment({f"{P}cloud": "aws"})
+    del bare["spec"]["template"]["metadata"]
+    assert admit(bare, US_PROD) == (True, [])
+
+
 def test_missing_identity_refuses_placed_objects() -> None:
     admitted, messages = admit(deployment({f"{P}environment": "production"}), None)
     assert not admitted and "identity ConfigMap is missing" in messages[0]
