@@ -155,3 +155,21 @@ def test_the_workflow_step_appends_the_preview(tmp_path: Path) -> None:
     assert report.count("### Targeting: stack `") == 2
     assert "**compliance-scope**: `ApplicationSet/argocd/compliance-gdpr` on `production-fleet-hub`" in report
     assert "```mermaid" in report
+
+
+def test_changed_labels_in_the_declaration_move_targets(pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The region entry eu-west loses its compliance label: the GDPR layer loses every target, and
+    the picture marks both clusters changed."""
+    base, head = pair
+    stack_file = head / "Pulumi.prod.yaml"
+    config = yaml.safe_load(stack_file.read_text())
+    for region in config["config"]["fleet:documents"][0]["spec"]["regions"]:
+        region.pop("labels", None)
+    stack_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, out = preview(head, base, "prod", monkeypatch, capsys)
+    assert code == 2
+    assert "**lost-every-target**: `ApplicationSet/argocd/compliance-gdpr`" in out
+    assert "-`production-fleet-eu-west-01`" in out
+    changed = next(line for line in out.splitlines() if line.startswith("  class ") and line.endswith(" changed"))
+    assert "c_production_fleet_eu_west_01_" in changed and "c_production_fleet_eu_west_02_" in changed
