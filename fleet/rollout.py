@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleet.problems import did_you_mean
 from fleet.spec.models import Rollout
 
 REST_WAVE = "rest"
@@ -110,7 +111,8 @@ def _reference_problems(rollout: Rollout, candidates: Sequence[Candidate],
             found = names.get(name)
             if found is None:
                 problems.append(RolloutProblem(f"spec.rollout.waves[{w}].clusters[{c}]", (
-                    f"no cluster '{name}' in this ClusterSet; clusters: {', '.join(sorted(names)) or 'none'}")))
+                    f"no cluster '{name}' in this ClusterSet{did_you_mean(name, names)}; clusters: "
+                    f"{', '.join(sorted(names)) or 'none'}")))
             elif found.template != rollout.from_:
                 problems.append(RolloutProblem(f"spec.rollout.waves[{w}].clusters[{c}]", (
                     f"cluster '{name}' runs template '{found.template}', not '{rollout.from_}': it is not "
@@ -118,7 +120,8 @@ def _reference_problems(rollout: Rollout, candidates: Sequence[Candidate],
         for r, region in enumerate(wave.regions):
             if region not in entries:
                 problems.append(RolloutProblem(f"spec.rollout.waves[{w}].regions[{r}]", (
-                    f"no region entry '{region}'; entries: {', '.join(sorted(entries))}")))
+                    f"no region entry '{region}'{did_you_mean(region, entries)}; entries: "
+                    f"{', '.join(sorted(entries))}")))
         if not (wave.clusters or wave.first_of_each_entry or wave.regions or wave.selector):
             problems.append(RolloutProblem(f"spec.rollout.waves[{w}]", (
                 "selects nothing: give clusters, firstOfEachEntry: true, regions or selector")))
