@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from fleet.guard import PLACEMENT_KEYS
 from fleet.targets import Finding, Report, Target
 
+# Mermaid's default maxTextSize is 50000 characters (mermaid config schema) and the comment holds
+# about 60000 (pr-diff-comment.yml): a larger picture would not render, or crowd out the warnings.
+MAX_PICTURE = 20000
 SCOPE_RULES = {"COMPLIANCE": "compliance-scope", "ENVIRONMENT": "environment-scope"}
 _IDENTITY_TO_PLACEMENT = {v: k for k, v in PLACEMENT_KEYS.items()}
 
@@ -133,7 +136,10 @@ def render_markdown(preview: Preview, title: str, picture: str = "") -> str:
     if preview.notes:
         lines += ["<details><summary>Not evaluated offline</summary>", ""]
         lines += [f"- {_md(n)}" for n in preview.notes] + ["", "</details>", ""]
-    if picture:
+    if picture and len(picture) > MAX_PICTURE:
+        lines += [f"The fleet's picture is too large for the comment ({len(picture)} characters); "
+                  "`fleet plan --format mermaid --base DIR` draws it.", ""]
+    elif picture:
         lines += ["<details open><summary>The fleet (added, changed, removed clusters marked)</summary>", "",
                   picture.rstrip("\n"), "", "</details>", ""]
     return "\n".join(lines) + "\n"

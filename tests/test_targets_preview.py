@@ -173,3 +173,12 @@ def test_changed_labels_in_the_declaration_move_targets(pair: tuple[Path, Path],
     assert "-`production-fleet-eu-west-01`" in out
     changed = next(line for line in out.splitlines() if line.startswith("  class ") and line.endswith(" changed"))
     assert "c_production_fleet_eu_west_01_" in changed and "c_production_fleet_eu_west_02_" in changed
+
+
+def test_a_picture_too_large_for_the_comment_is_left_out() -> None:
+    from fleet.targets_preview import MAX_PICTURE, Preview, render_markdown
+
+    small = render_markdown(Preview("prod"), "stack `prod`", "```mermaid\nflowchart LR\n```\n")
+    assert "```mermaid" in small
+    large = render_markdown(Preview("prod"), "stack `prod`", "x" * (MAX_PICTURE + 1))
+    assert "```mermaid" not in large and "too large for the comment" in large
