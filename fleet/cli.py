@@ -732,7 +732,8 @@ def _calendar_options(command: argparse.ArgumentParser) -> None:
                          help="judge the Kubernetes support calendar at this day (default: today)")
     command.add_argument("--base", metavar="DIR",
                          help="checkout of the base branch: its clusters' versions are what runs, so only a "
-                              "version the head introduces can be refused by the calendar (the PR check)")
+                              "version the head introduces can be refused by the calendar (the PR check); "
+                              "plan --format mermaid also marks what differs from it")
 
 
 def build_parser() -> argparse.ArgumentParser:
