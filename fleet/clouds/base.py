@@ -124,7 +124,8 @@ class SpokeAccess:
     # execProviderConfig), as the Argo CD docs name them.
     argocd_config: pulumi.Output[dict[str, Any]]
     # Data of the ConfigMap that Flux's `spec.kubeConfig.configMapRef` points at
-    # (keys `provider`, `cluster`, `address`, optional `ca.crt`, `serviceAccountName`), or None
-    # when Flux cannot reach this cloud keylessly.
+    # (keys `provider`, `cluster`, `address`, `ca.crt`: with both address and CA set, no Flux
+    # provider describes the cluster; no `serviceAccountName`: controller-level identity). Every
+    # cloud module gives it; None would make fleet.gitops.hub refuse a Flux registration.
     flux_config: pulumi.Output[dict[str, str]] | None
     resources: list[pulumi.Resource] = field(default_factory=list)
