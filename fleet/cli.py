@@ -179,7 +179,21 @@ def _plan_row(cluster: ClusterPlan) -> dict:
         "nodePools": _pool_texts(cluster),
         "labels": dict(cluster.labels),
         **({"wave": cluster.wave, "template": cluster.template} if cluster.wave is not None else {}),
+        **_hub_access(cluster),
     }
+
+
+def _hub_access(cluster: ClusterPlan) -> dict:
+    """How the hub reaches a spoke (fleet.access): `hubAccess` {address, credential, trust}."""
+    from fleet import access
+
+    if cluster.hub_provider is None:
+        return {}
+    route = access.route(cluster.hub_provider, cluster.provider, cluster.endpoint.mode)
+    if route is None:  # refused by fleet.plan before any plan exists; kept total
+        return {}
+    trust = access.TRUST[(cluster.hub_provider, cluster.provider)]
+    return {"hubAccess": {"address": route.address, "credential": route.credential, "trust": trust}}
 
 
 # Labels the plan shows elsewhere: the cloud and engine on the cluster's first line, the set in the title.

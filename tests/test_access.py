@@ -118,6 +118,21 @@ def test_the_command_line_says_it_once_per_spoke(tmp_path: Path, capsys: pytest.
     assert len(refused) == 2 and "Traceback" not in "\n".join(err)
 
 
+def test_fleet_plan_json_says_how_each_spoke_is_reached(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "staging", "--json"]) == 0
+    rows = {r["cluster"]: r for r in json.loads(capsys.readouterr().out)}
+    hub_row = next(r for r in rows.values() if r["role"] == "hub")
+    assert "hubAccess" not in hub_row
+    for row in rows.values():
+        if row["role"] != "spoke":
+            continue
+        expected = access.route(hub_row["cloud"], row["cloud"], row["endpoint"])
+        assert expected is not None
+        assert row["hubAccess"]["address"] == expected.address
+        assert row["hubAccess"]["credential"] == ("native" if row["cloud"] == hub_row["cloud"] else "federated")
+        assert row["hubAccess"]["trust"] == access.TRUST[(hub_row["cloud"], row["cloud"])]
+
+
 # --- GKE spokes behind Connect Gateway, from every hub cloud and both engines ------------------------
 
 GATEWAY_HUBS = (("aws", "argocd"), ("azure", "flux"), ("gcp", "argocd"), ("gcp", "flux"), ("aws", "flux"),
