@@ -61,6 +61,7 @@ class Repository:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._documents: dict[str, list[Any]] = {}
+        self._builds: dict[tuple[Any, ...], Build] = {}
 
     def exists(self, path: str) -> bool:
         return self._path(path).is_dir()
@@ -81,7 +82,16 @@ class Repository:
     def build(self, path: str, components: Sequence[str] = (), ignore_missing_components: bool = True,
               recurse: bool = True) -> Build:
         """kustomize build of `path` (relative to the repository root) with extra Components
-        (relative to `path`), as Flux's spec.components / Argo CD's kustomize.components add them."""
+        (relative to `path`), as Flux's spec.components / Argo CD's kustomize.components add them.
+        Built once per argument set: the objects are shared, callers never change them in place."""
+        key = (path, tuple(components), ignore_missing_components, recurse)
+        if key not in self._builds:
+            self._builds[key] = self._build_once(path, components, ignore_missing_components, recurse)
+        cached = self._builds[key]
+        return Build(list(cached.objects), list(cached.unevaluated), list(cached.errors), cached.missing)
+
+    def _build_once(self, path: str, components: Sequence[str], ignore_missing_components: bool,
+                    recurse: bool) -> Build:
         result = Build()
         if not self.exists(path):
             result.missing = True

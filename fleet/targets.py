@@ -204,8 +204,14 @@ class _Evaluation:
         self.by_name = {c.name: c for c in plan.clusters}
         # Argo CD instance (cluster) -> Application name -> the targets generating it
         self.application_names: dict[str, dict[str, list[str]]] = {}
+        self._secrets: dict[str, list[Registration]] = {}
         # cluster -> Flux Kustomization namespace/name -> what applies it there
         self.flux_owners: dict[str, dict[str, list[str]]] = {}
+
+    def secrets(self, on: ClusterPlan) -> list[Registration]:
+        if on.name not in self._secrets:
+            self._secrets[on.name] = argocd_registrations(self.plan, on)
+        return self._secrets[on.name]
 
     # -- entry points --
 
@@ -364,7 +370,7 @@ class _Evaluation:
         context = _AppSetContext(bool(spec.get("goTemplate")),
                                  "missingkey=error" in (spec.get("goTemplateOptions") or []),
                                  bool(spec.get("applyNestedSelectors")),
-                                 argocd_registrations(self.plan, on))
+                                 self.secrets(on))
         if spec.get("templatePatch"):
             target.note("templatePatch is not evaluated offline")
             return
@@ -415,7 +421,7 @@ class _Evaluation:
         if isinstance(wanted, Unknown) and not wanted.startswith("<API server of "):
             target.note(f"destination {wanted} depends on a value known only at deploy time")
             return None
-        for secret in argocd_registrations(self.plan, on):
+        for secret in self.secrets(on):
             if (server and secret.server == server) or (name and secret.cluster == name):
                 return secret.cluster
         self.report.find("unknown-destination", target, on.name,
@@ -452,17 +458,17 @@ class _Evaluation:
     def catalogue(self) -> None:
         """The add-on layers of the stack's environments for both engines: an object no cluster
         receives is listed too, reaching nothing (a Flux layer under an Argo CD hub, say)."""
-        for cluster in self.plan.clusters:
-            for engine in ("argocd", "flux"):
-                build = self.repository.build(addons_path(cluster, engine))
-                for body in build.objects:
-                    group = str(body.get("apiVersion", "")).partition("/")[0]
-                    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-                    kind = body.get("kind")
-                    if (group, kind) in ((ARGOCD_GROUP, "ApplicationSet"), (ARGOCD_GROUP, "Application"),
-                                         (FLUX_KUSTOMIZE_GROUP, "Kustomization")):
-                        self.report.target(str(kind), str(metadata.get("name", "")), engine,
-                                           str(metadata.get("namespace", "")))
+        layers = {(addons_path(cluster, engine), engine) for cluster in self.plan.clusters
+                  for engine in ("argocd", "flux")}
+        for layer, engine in sorted(layers):
+            for body in self.repository.build(layer).objects:
+                group = str(body.get("apiVersion", "")).partition("/")[0]
+                metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+                kind = body.get("kind")
+                if (group, kind) in ((ARGOCD_GROUP, "ApplicationSet"), (ARGOCD_GROUP, "Application"),
+                                     (FLUX_KUSTOMIZE_GROUP, "Kustomization")):
+                    self.report.target(str(kind), str(metadata.get("name", "")), engine,
+                                       str(metadata.get("namespace", "")))
 
     # -- checks over everything --
 
