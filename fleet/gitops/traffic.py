@@ -86,9 +86,12 @@ def external_dns(plan: TrafficPlan, cluster: ClusterTraffic, handle: ClusterHand
 
 
 def publish(plan: TrafficPlan, handles: dict[str, ClusterHandle], owners: dict[str, pulumi.Resource],
-            parent: pulumi.Resource) -> EntryPoint:
+            parent: pulumi.Resource) -> EntryPoint | None:
     """The entry point in Route 53 and external-dns on each of its clusters this stack holds
-    (external-dns under the cluster's own component, so `pulumi preview` reads per cluster)."""
+    (external-dns under the cluster's own component, so `pulumi preview` reads per cluster); None
+    in a stack that holds none of them (a sharded environment's own stack, fleet.shards)."""
+    if not any(c.cluster in handles for c in plan.clusters):
+        return None
     entry = EntryPoint(plan, handles, opts=pulumi.ResourceOptions(parent=parent))
     for cluster in plan.clusters:
         if cluster.cluster in entry.identities:
