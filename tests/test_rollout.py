@@ -252,3 +252,27 @@ def test_an_engine_upgrade_and_node_images_roll_with_the_revision(project):
     canary, waiting = plan["demo-us-east-01"], plan["demo-us-east-02"]
     assert (canary.gitops.flux_version, canary.node_release_version) == ("2.10.x", "1.35.4-20261125")
     assert (waiting.gitops.flux_version, waiting.node_release_version) == ("2.9.x", None)
+
+
+def test_the_previewed_diff_of_a_step_touches_only_its_wave(tmp_path):
+    """What a reviewer sees: the synth diff of the canary step changes resources of the canary only
+    (nothing added, replaced or deleted), through the real program under the mock engine."""
+    from fleet.stack import PROJECT_DIR
+    from fleet.synth import synthesize
+    from fleet.synth.diff import diff_synth
+
+    synths = []
+    for reached in (0, 1):
+        declaration = tmp_path / f"fleet-{reached}.yaml"
+        text = (DEMO / "fleet.yaml").read_text()
+        declaration.write_text(edit_set(text, "demo", set_reached(reached)))
+        config, problems = read_stack_file(PROJECT_DIR, "staging")
+        assert not problems
+        out = tmp_path / f"synth-{reached}"
+        result = synthesize(PROJECT_DIR, config.with_declaration_files([str(declaration)]), out)
+        assert not result.problems and result.program_error is None, result.problems or result.program_error
+        synths.append(json.loads((out / "resources.json").read_text()))
+    diff = diff_synth(*synths)
+    assert diff.changes and {c.action for c in diff.changes} == {"change"}
+    assert [c.name for c in diff.changes if not c.name.startswith("demo-us-east-01-")] == []
+    assert any(c.name == "demo-us-east-01-eks" and "inputs.version" in c.fields for c in diff.changes)
