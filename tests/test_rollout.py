@@ -276,3 +276,28 @@ def test_the_previewed_diff_of_a_step_touches_only_its_wave(tmp_path):
     assert diff.changes and {c.action for c in diff.changes} == {"change"}
     assert [c.name for c in diff.changes if not c.name.startswith("demo-us-east-01-")] == []
     assert any(c.name == "demo-us-east-01-eks" and "inputs.version" in c.fields for c in diff.changes)
+
+
+def test_the_apply_time_is_the_commit_that_last_changed_reached(tmp_path):
+    """Merging is applying (deploy.yml): the soak counts from the commit that set `reached:`."""
+    import os
+    import subprocess
+
+    from fleet.rollout_command import applied_at_from_git
+
+    path = tmp_path / "fleet.yaml"
+    assert applied_at_from_git(path) is None  # not a repository: the user gives --applied-at
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+    def commit(text: str, when: str) -> None:
+        path.write_text(text)
+        subprocess.run(["git", "add", "fleet.yaml"], cwd=tmp_path, check=True, env=env)
+        subprocess.run(["git", "commit", "-q", "-m", when], cwd=tmp_path, check=True,
+                       env={**env, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when})
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    commit("rollout:\n  reached: 0\n", "2026-12-01T09:00:00+00:00")
+    commit("rollout:\n  reached: 1\n", "2026-12-02T10:30:00+00:00")
+    commit("rollout:\n  reached: 1\n# a comment\n", "2026-12-02T18:00:00+00:00")  # not a step
+    assert applied_at_from_git(path) == datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
