@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 
 from fleet import rules
 from fleet.recorded import Stack
-from fleet.stack import StackConfig
+from fleet.stack import PROJECT_DIR, StackConfig
 from fleet.synth.diff import Change, diff_synth, render_text
+from tests.gitops_support import normalise_numbers
 from tests.test_zero_touch import stack_config, synth
 
 Spec = dict[str, Any]
@@ -70,7 +72,7 @@ def heads() -> dict[str, dict]:
 
 
 def is_dns(change: Change) -> bool:
-    return change.type.startswith(DNS_TYPES) or (change.type == RELEASE and change.name.endswith("-external-dns"))
+    return change.type.startswith(DNS_TYPES) or (change.type == RELEASE and "-external-dns" in change.name)
 
 
 def by_type(document: dict, prefix: str) -> list[dict]:
@@ -140,6 +142,27 @@ def test_external_dns_values_validate_against_the_chart_schema(base: dict) -> No
         values = json.loads(json.dumps(release["inputs"]["values"]).replace(".0,", ",").replace(".0}", "}"))
         jsonschema.validate(values, schema, cls=jsonschema.Draft7Validator)
         assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
+
+
+def test_each_cluster_deletes_its_own_records_before_its_external_dns_goes(base: dict) -> None:
+    """The cleanup release's pre-delete hook runs external-dns once with no source, as the same
+    identity and owner; it depends on external-dns, so Pulumi uninstalls it (running the hook) first."""
+    releases = {r["name"]: r for r in by_type(base, RELEASE)}
+    for spoke in SPOKES:
+        cleanup, external_dns = releases[f"{spoke}-external-dns-cleanup"], releases[f"{spoke}-external-dns"]
+        assert external_dns["urn"] in cleanup["dependencies"]
+        assert (PROJECT_DIR / cleanup["inputs"]["chart"] / "Chart.yaml").is_file()
+        job = cleanup["inputs"]["values"]["job"]
+        kubernetes_validate.validate(normalise_numbers(job), "1.35.0", strict=True)
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        record = f"{spoke}.apps.prod.acme.example"
+        assert {"--once", "--source=empty", "--policy=sync", f"--txt-owner-id={spoke}",
+                f"--domain-filter={record}", "--zone-id-filter=Z0123456789ABCDEFGHIJ"} <= set(container["args"])
+        assert job["spec"]["template"]["spec"]["serviceAccountName"] == "external-dns"
+        assert container["env"] == external_dns["inputs"]["values"]["env"]
+    template = (PROJECT_DIR / "fleet/gitops/charts/external-dns-cleanup/templates/cleanup-job.yaml").read_text()
+    assert "{{ toYaml .Values.job }}" in template
 
 
 # --- each change changes exactly what it should ----------------------------------------------

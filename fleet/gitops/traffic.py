@@ -35,6 +35,8 @@ CHART_VERSION = "1.21.1"  # external-dns v0.21.0
 REPOSITORY = "https://kubernetes-sigs.github.io/external-dns/"
 TOKEN_DIRECTORY = "/var/run/secrets/sts.amazonaws.com/serviceaccount"
 TOKEN_SECONDS = 3600
+CLEANUP_IMAGE = "registry.k8s.io/external-dns/external-dns:v0.21.0"  # the chart's appVersion
+CLEANUP_CHART = "fleet/gitops/charts/external-dns-cleanup"  # relative to the project, where Pulumi runs the program
 
 
 def external_dns_values(plan: TrafficPlan, cluster: ClusterTraffic, role_arn: str | None) -> dict[str, Any]:
@@ -66,12 +68,41 @@ def external_dns_values(plan: TrafficPlan, cluster: ClusterTraffic, role_arn: st
     return values
 
 
+def cleanup_job(plan: TrafficPlan, cluster: ClusterTraffic, role_arn: str | None) -> dict[str, Any]:
+    """A Helm pre-delete hook: external-dns once, with no source, as the same identity and owner:
+    with --policy=sync it deletes every record it owns under its domain filter (the cluster's record
+    and TXT ownership records) before the release that runs it, and its identity, are removed."""
+    values = external_dns_values(plan, cluster, role_arn)
+    args = ["--once", "--source=empty", "--provider=aws", "--policy=sync", "--registry=txt",
+            f"--txt-owner-id={cluster.owner_id}", f"--domain-filter={cluster.record}",
+            *(f"--{key}={value}" if value is not True else f"--{key}" for key, value in values["extraArgs"].items()
+              if key not in ("fqdn-template", "service-type-filter"))]
+    container: dict[str, Any] = {
+        "name": "cleanup", "image": CLEANUP_IMAGE, "args": args, "env": values["env"],
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "runAsUser": 65532, "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    pod: dict[str, Any] = {"serviceAccountName": EXTERNAL_DNS_ACCOUNT, "restartPolicy": "Never",
+                           "containers": [container]}
+    if role_arn is not None:
+        container["volumeMounts"] = values["extraVolumeMounts"]
+        pod["volumes"] = values["extraVolumes"]
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "external-dns-cleanup", "namespace": EXTERNAL_DNS_NAMESPACE,
+                     "annotations": {"helm.sh/hook": "pre-delete",
+                                     "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}},
+        "spec": {"backoffLimit": 3, "activeDeadlineSeconds": 300, "template": {"spec": pod}},
+    }
+
+
 def external_dns(plan: TrafficPlan, cluster: ClusterTraffic, handle: ClusterHandle, identity: DnsIdentity,
                  parent: pulumi.Resource) -> k8s.helm.v3.Release:
     role: pulumi.Input[str] | None = identity.role_arn if identity.web_identity else None
     values = (pulumi.Output.from_input(role).apply(lambda arn: external_dns_values(plan, cluster, arn))
               if role is not None else external_dns_values(plan, cluster, None))
-    return k8s.helm.v3.Release(
+    release = k8s.helm.v3.Release(
         f"{cluster.cluster}-external-dns",
         name=CHART,
         chart=CHART,
@@ -83,6 +114,19 @@ def external_dns(plan: TrafficPlan, cluster: ClusterTraffic, handle: ClusterHand
         max_history=5,
         opts=pulumi.ResourceOptions(parent=parent, provider=handle.k8s_provider,
                                     depends_on=[*handle.ready, *identity.resources]))
+    job = (pulumi.Output.from_input(role).apply(lambda arn: cleanup_job(plan, cluster, arn))
+           if role is not None else cleanup_job(plan, cluster, None))
+    # depends on external-dns: Pulumi deletes it first, and `helm uninstall` runs its hook while the
+    # service account and the IAM identity still exist (mode none, or the cluster's removal)
+    k8s.helm.v3.Release(
+        f"{cluster.cluster}-external-dns-cleanup",
+        name="external-dns-cleanup",
+        chart=CLEANUP_CHART,
+        namespace=EXTERNAL_DNS_NAMESPACE,
+        values={"job": job},
+        max_history=5,
+        opts=pulumi.ResourceOptions(parent=parent, provider=handle.k8s_provider, depends_on=[release]))
+    return release
 
 
 def publish(plan: TrafficPlan, handles: dict[str, ClusterHandle], owners: dict[str, pulumi.Resource],
