@@ -806,10 +806,10 @@ def build_parser() -> argparse.ArgumentParser:
     kubeconfig.add_argument("--from-json", help="read `pulumi stack output kubeconfigs --json` from a file")
     kubeconfig.set_defaults(run=cmd_kubeconfig)
 
-    versions = commands.add_parser("versions", help="the Kubernetes support calendar of EKS, AKS and GKE")
-    versions.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     _rollout_parser(commands, with_inputs)
 
+    versions = commands.add_parser("versions", help="the Kubernetes support calendar of EKS, AKS and GKE")
+    versions.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     versions.add_argument("--as-of", help="judge support at this day, YYYY-MM-DD (default: the calendar's date)")
     versions.add_argument("--update", metavar="FILE",
                           help="rewrite the table between the markers in FILE (make versions: README.md)")
