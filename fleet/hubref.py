@@ -25,7 +25,7 @@ HUB_KUBECONFIGS_OUTPUT = "hubKubeconfigs"
 GIT_TOKEN_OUTPUT = "gitToken"
 # HubIdentity.details keys per cloud that grant_hub_access reads (fleet/clouds/<cloud>.py hub_identity
 # and federated_hub_identity both have them); a shard must know them before the outputs resolve.
-# tests/test_shards_program.py checks them against an environment synth.
+# tests/test_shards_synth.py checks them against an environment synth.
 IDENTITY_DETAILS = {"aws": ("role_name",), "azure": ("client_id", "tenant_id", "principal_id", "resource_id"),
                     "gcp": ("project", "member")}
 
