@@ -241,7 +241,8 @@ def test_decommissioning_a_whole_entry_removes_only_its_dns_records(base: dict, 
 
 # --- what Route 53 and external-dns enforce, held offline (fleet/behaviour/traffic.py) --------
 
-RULE_IDS = ("route53-routing-follows-health", "route53-record-groups-consistent", "external-dns-own-records-only")
+RULE_IDS = ("route53-routing-follows-health", "route53-record-groups-consistent", "external-dns-own-records-only",
+            "external-dns-records-cleaned-up")
 
 
 def broken(document: dict, name: str, change: Callable[[dict], None], type_: str = "") -> Stack:
@@ -296,3 +297,12 @@ def test_external_dns_reaching_beyond_its_record_fails(base: dict) -> None:
         inputs["policy"] = json.dumps(policy)
     zone = broken(base, "production-fleet-eu-west-01-external-dns", whole_zone, "aws:iam/rolePolicy")
     assert any("may change the whole zone" in m for m in rule_messages("external-dns-own-records-only", zone))
+
+
+def test_external_dns_without_its_cleanup_fails(base: dict) -> None:
+    document = copy.deepcopy(base)
+    cleanup = "production-fleet-us-east-01-external-dns-cleanup"
+    document["resources"] = [r for r in document["resources"] if r["name"] != cleanup]
+    assert rule_messages("external-dns-records-cleaned-up", Stack.from_synth(document)) == [
+        "external-dns production-fleet-us-east-01-external-dns: no cleanup release depending on it with a pre-delete "
+        "hook; its records would outlive it (fleet.gitops.traffic.cleanup_job)"]

@@ -116,6 +116,23 @@ def external_dns_writes_only_its_own_record(resource: Resource, stack: Sequence[
     return problems
 
 
+def external_dns_cleans_up_after_itself(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+    """external-dns leaves its records behind when it is uninstalled: its sync loop deletes a record
+    only while it runs and sees the source gone (docs/registry/txt.md; no uninstall hook in the chart).
+    A record left pointing at a released load balancer address can be taken over by whoever gets the
+    address next. So each external-dns release has a cleanup release (fleet.gitops.traffic) that
+    depends on it, whose pre-delete hook deletes the cluster's records first."""
+    if resource.type != RELEASE or lookup(resource.inputs, "chart") != "external-dns":
+        return []
+    cleanup = next((r for r in stack if r.type == RELEASE and r.name == f"{resource.name}-cleanup"), None)
+    hook = lookup(cleanup.inputs, "values.job.metadata.annotations") if cleanup else None
+    if cleanup is None or resource.urn not in cleanup.dependencies or not isinstance(hook, dict) \
+            or hook.get("helm.sh/hook") != "pre-delete":
+        return [f"external-dns {resource.name}: no cleanup release depending on it with a pre-delete hook; its "
+                "records would outlive it (fleet.gitops.traffic.cleanup_job)"]
+    return []
+
+
 RULES: tuple[ResourceRule, ...] = (
     ResourceRule("route53-routing-follows-health",
                  "Every weighted or latency record fails over: a health check, or an alias evaluating its target.",
@@ -126,4 +143,7 @@ RULES: tuple[ResourceRule, ...] = (
     ResourceRule("external-dns-own-records-only",
                  "Each cluster's external-dns owns and may change only its own record (owner id, filters, IAM).",
                  external_dns_writes_only_its_own_record, needs_stack=True),
+    ResourceRule("external-dns-records-cleaned-up",
+                 "Each external-dns release is preceded at removal by a hook deleting the records it owns.",
+                 external_dns_cleans_up_after_itself, needs_stack=True),
 )
