@@ -279,7 +279,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     manifests = out_dir / "manifests"
     clusters = sorted(p.name for p in manifests.iterdir()) if manifests.exists() else []
     objects = sum(1 for _ in manifests.rglob("*.yaml")) if manifests.exists() else 0
-    print(f"synth {args.stack}: {len(result.stack.plan.clusters)} clusters, "
+    synthesised = result.document or {}  # a shard synth: its own stack and clusters
+    print(f"synth {synthesised.get('stack', args.stack)}: {len(synthesised.get('clusters', []))} clusters, "
           f"{len(result.recording.records)} resources -> {out_dir / 'resources.json'}; "
           f"{objects} Kubernetes objects for {len(clusters)} clusters -> {manifests}/")
     return EXIT_OK
