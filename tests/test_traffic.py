@@ -233,3 +233,21 @@ def test_fleet_plan_shows_each_clusters_entry_point_and_weight(capsys) -> None:
     out = capsys.readouterr().out
     assert "  traffic: global apps.prod.acme.example · weight 100\n" in out
     assert out.count("  traffic: ") == 6  # every workload cluster, not the hub
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    ({"a": 0}, "clusterWeights: 'a' is not a cluster number (1 for <set>-<region>-01)"),
+    ({1: -1}, "clusterWeights: the weight of cluster 1 is -1; write a whole number 0..255 (0 drains it)"),
+    ({1: True}, "clusterWeights: the weight of cluster 1 is true; write a whole number 0..255 (0 drains it)"),
+    ([0], "clusterWeights: expected a map of cluster number to weight, e.g. {3: 0} (drains <set>-<region>-03)"),
+])
+def test_malformed_cluster_weights_get_one_line_saying_what_to_write(weights: Any, message: str) -> None:
+    _, problems = published([{**REGIONS[0], "clusterWeights": weights}, *REGIONS[1:]])
+    assert one_problem(problems).endswith(f"spec.regions[0].{message}")
+
+
+def test_cluster_numbers_written_as_text_are_accepted() -> None:
+    """Pulumi passes a stack file's map keys to the program as text."""
+    plan, problems = published([{**REGIONS[0], "clusterWeights": {"2": 0}}, *REGIONS[1:]])
+    assert not problems
+    assert {c.cluster: c.weight for c in plan.traffic[0].clusters}["demo-us-east-02"] == 0

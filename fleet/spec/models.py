@@ -112,6 +112,21 @@ def _version_text(value: object) -> object:
     return value
 
 
+def _cluster_weights(value: object) -> object:
+    """{cluster number: weight}; keys may arrive as text (stack files are JSON to Pulumi)."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a map of cluster number to weight, e.g. {3: 0} (drains <set>-<region>-03)")
+    for key, weight in value.items():
+        number = key if isinstance(key, int) and not isinstance(key, bool) else (
+            int(key) if isinstance(key, str) and key.isdigit() and len(key) <= 3 else None)
+        if number is None or number < 1:
+            raise ValueError(f"{excerpt(key)} is not a cluster number (1 for <set>-<region>-01)")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 255:
+            raise ValueError(f"the weight of cluster {number} is {excerpt(weight)}; write a whole number 0..255 "
+                             "(0 drains it)")
+    return value
+
+
 def _repository_url(value: str) -> str:
     found = credential_in(value)
     if found:
@@ -127,6 +142,7 @@ AddressBlock = Annotated[str, AfterValidator(_cidr), AfterValidator(_address_blo
 RunnerCidr = Annotated[str, AfterValidator(_cidr), AfterValidator(_not_default_route)]
 Version = Annotated[str, BeforeValidator(_version_text)]
 RepositoryUrl = Annotated[str, AfterValidator(_repository_url)]
+ClusterWeights = Annotated[dict[int, Annotated[int, Field(ge=0, le=255)]], BeforeValidator(_cluster_weights)]
 
 
 class _Model(BaseModel):
@@ -311,7 +327,7 @@ class RegionEntry(_Model):
         "the sum of the entry's weights. 0 drains the entry: it publishes no record, and in global mode "
         "its region leaves the entry point.",
     )
-    cluster_weights: dict[int, Annotated[int, Field(ge=0, le=255, strict=True)]] = Field(
+    cluster_weights: ClusterWeights = Field(
         default_factory=dict,
         description="Per-cluster traffic weights by cluster number (1 for <set>-<region>-01), overriding "
         "`weight`; 0 drains that cluster (Route 53 answers with it only when every weighted cluster of "
