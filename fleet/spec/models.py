@@ -118,7 +118,7 @@ def _cluster_weights(value: object) -> object:
         raise ValueError("expected a map of cluster number to weight, e.g. {3: 0} (drains <set>-<region>-03)")
     for key, weight in value.items():
         number = key if isinstance(key, int) and not isinstance(key, bool) else (
-            int(key) if isinstance(key, str) and key.isdigit() and len(key) <= 3 else None)
+            int(key) if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 3 else None)
         if number is None or number < 1:
             raise ValueError(f"{excerpt(key)} is not a cluster number (1 for <set>-<region>-01)")
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 255:
