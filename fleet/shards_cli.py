@@ -42,27 +42,11 @@ def environment_shards(project_dir: Path, config: Any, result: StackResult) -> l
     """The stacks of the environment: one (itself) unsharded, else the hub and a stack per region,
     plus retired shards whose stack file is still there."""
     from fleet.shards import HUB_SHARD, Shard, plan_shards
+    from fleet.stack import shard_stack_files
 
     if result.settings.sharding != "region":
         return [Shard(HUB_SHARD, config.stack, tuple(c.name for c in result.plan.clusters))]
-    return plan_shards(result.plan, config.stack, existing_shards(project_dir, config.stack))
-
-
-def existing_shards(project_dir: Path, environment: str) -> set[str]:
-    """Shards of `environment` that have a stack file (fleet:shardOf names it)."""
-    from fleet.shards import SHARD_KEY, SHARD_OF_KEY
-
-    found = set()
-    for path in project_dir.glob(f"Pulumi.{environment}.*.yaml"):
-        try:
-            body = load_yaml(path, path.name)
-        except LoadError:
-            continue
-        config = body.get("config") if isinstance(body, dict) else None
-        ours = isinstance(config, dict) and config.get(SHARD_OF_KEY) == environment
-        if ours and isinstance(config.get(SHARD_KEY), str):
-            found.add(config[SHARD_KEY])
-    return found
+    return plan_shards(result.plan, config.stack, shard_stack_files(project_dir, config.stack))
 
 
 def write_stack_files(project_dir: Path, config: Any, shards: Sequence[Shard]) -> list[str]:

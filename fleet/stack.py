@@ -140,6 +140,22 @@ def _read_one_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, li
     return StackConfig(stack, source, values, frozenset(secrets)), []
 
 
+def shard_stack_files(project_dir: Path, environment: str) -> set[str]:
+    """Shards of `environment` that have a stack file (fleet:shardOf names it), whether or not the
+    declaration still has their region entry."""
+    found = set()
+    for path in project_dir.glob(f"Pulumi.{environment}.*.yaml"):
+        try:
+            body = load_yaml(path, path.name)
+        except LoadError:
+            continue
+        config = body.get("config") if isinstance(body, dict) else None
+        ours = isinstance(config, dict) and config.get(SHARD_OF_KEY) == environment
+        if ours and isinstance(config.get(SHARD_KEY), str):
+            found.add(config[SHARD_KEY])
+    return found
+
+
 def stack_names(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 

@@ -213,3 +213,18 @@ def test_shards_synthesised_in_separate_processes_give_the_same_document(sharded
     assert result.program_error is None and result.document is not None
     assert result.document["resources"] == sharded["resources"]
     assert result.document["stackOutputs"] == sharded["stackOutputs"]
+
+
+def test_decommissioning_a_region_changes_only_its_shard_then_its_retired_stack_deletes_what_it_held(
+        sharded, tmp_path):
+    # step 1: decommission lifts the region's protection, in its own stack only
+    leaving = synth(project(tmp_path / "leaving", [US_EAST, {**EU_WEST, "decommission": True}]))
+    changed = {c.stack for c in diff_synth(sharded, leaving).changes}
+    assert changed == {"prod.eu-west"}
+    # step 2: the entry is gone; its stack file stays until the stack is removed: a retired shard
+    folder = project(tmp_path / "gone", [US_EAST])
+    (folder / "Pulumi.prod.eu-west.yaml").write_text("config:\n  fleet:shardOf: prod\n  fleet:shard: eu-west\n")
+    gone = synth(folder)
+    retired = by_stack(gone)["prod.eu-west"]
+    assert [r["type"] for r in retired.values()] == ["fleet:index:Fleet"]  # its next update deletes the rest
+    assert by_stack(gone)["prod.us-east"] == by_stack(sharded)["prod.us-east"]

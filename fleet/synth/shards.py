@@ -15,7 +15,7 @@ from typing import Any
 
 from fleet.plan import FleetPlan
 from fleet.shards import HUB_SHARD, Shard, find_shard, plan_shards
-from fleet.stack import StackConfig
+from fleet.stack import StackConfig, shard_stack_files
 from fleet.synth.engine import ORGANIZATION, Recording, run_program
 
 PRELOAD = ["fleet.synth.engine", "fleet.program", "fleet.clouds.aws", "fleet.clouds.azure", "fleet.clouds.gcp"]
@@ -52,7 +52,7 @@ def run_sharded(project_dir: Path, config: StackConfig, plan: FleetPlan, only: s
     """The environment's recording, then its shards'; one shard (`only`) or all, merged. The plan
     returned holds the clusters the recording holds. `usage`: filled with each shard process's peak
     memory and CPU time when jobs > 1."""
-    shards = plan_shards(plan, config.stack)
+    shards = plan_shards(plan, config.stack, shard_stack_files(project_dir, config.stack))
     wanted = _wanted(shards, only)
     environment = run_program(project_dir, config)
     if wanted is not None and wanted.is_hub:
