@@ -3,11 +3,11 @@
 
   preview   the offline preview of a one-region change (what pr-diff.yml runs: `fleet shards
             changed`, then the changed shard synthesised on the base and on the head, then `fleet
-            diff`), in a fleet of 10 clusters (one region) and of 1,000 clusters (100 regions),
+            diff`), in a fleet of 10 clusters (3 regions) and of 1,000 clusters (67 regions),
             interleaved; the ratio of the two. Goal: <= 1.2.
   full      a full synth of a sharded fleet with `--jobs` = every core: CPU time / (wall time x
             cores). Goal: every core busy (>= 0.8 on an idle machine).
-  memory    peak RSS of each shard process of full synths of growing fleets (every region of 10
+  memory    peak RSS of each shard process of full synths of growing fleets (every region of 8-10
             clusters): flat as the fleet grows (the largest fleet's worst shard <= 1.2 x the smallest's).
 """
 
@@ -27,14 +27,16 @@ from benchmarks import declarations
 from benchmarks.measure import PROJECT_DIR, median, run
 from fleet.spec.regions import locations_of
 
-PER_REGION = 10
+PER_REGION = 8  # the region entry a change touches, the same in every fleet
+SMALL = 10  # the small fleet: that entry plus one cluster on Azure and one on GCP
 GOAL_PREVIEW = 1.2
 GOAL_FLAT = 1.2
 
 
 def project(folder: Path, clusters: int, changed: bool = False, per_location: int = 15) -> Path:
-    """A sharded fleet project of `clusters` spokes: one region entry of PER_REGION clusters (the one
-    a change touches, the same in every fleet), the rest spread over the three clouds at up to 15
+    """A sharded fleet project of `clusters` spokes on AWS, Azure and GCP (so the hub has an
+    identity on each, in every fleet): one AWS region entry of PER_REGION clusters (the one a change
+    touches, the same in every fleet), the rest spread over the three clouds at up to `per_location`
     per location; `changed`: that region entry declares one cluster less (a one-region change)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("Pulumi.yaml", "__main__.py"):
@@ -42,7 +44,7 @@ def project(folder: Path, clusters: int, changed: bool = False, per_location: in
     location = locations_of("aws")[-1]  # left free by spread() at 15 per location up to 1,000 clusters
     touched = declarations.Entry(f"aws-{location}", "aws", location, PER_REGION - (1 if changed else 0),
                                  declarations.SPOKE_TEMPLATES[0])
-    rest = declarations.spread(clusters - PER_REGION, per_location) if clusters > PER_REGION else []
+    rest = _rest(clusters - PER_REGION, per_location)
     files = declarations.write(folder / "fleet", [*rest, touched])
     stack = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]
     config = {k: v for k, v in stack.items() if k not in ("fleet:documents", "fleet:declarations")}
@@ -56,10 +58,17 @@ def _fleet(folder: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "fleet", *args]
 
 
+def _rest(clusters: int, per_location: int) -> list[declarations.Entry]:
+    if clusters < len(declarations.PROVIDERS):  # the small fleet: one cluster on each other cloud
+        first = {p: locations_of(p)[0] for p in ("azure", "gcp")}
+        return [declarations.Entry(f"{p}-{first[p]}", p, first[p], 1, declarations.SPOKE_TEMPLATES[0])
+                for p in ("azure", "gcp")[:clusters]]
+    return declarations.spread(clusters, per_location)
+
+
 def regions(clusters: int, per_location: int = 15) -> int:
     """Region entries (shards) of project(clusters)."""
-    rest = clusters - PER_REGION
-    return 1 + (len(declarations.spread(rest, per_location)) if rest > 0 else 0)
+    return 1 + len(_rest(clusters - PER_REGION, per_location))
 
 
 def preview_seconds(base: Path, head: Path, out: Path) -> float:
@@ -78,7 +87,7 @@ def preview_seconds(base: Path, head: Path, out: Path) -> float:
 
 
 def report_preview(root: Path, repeat: int, large: int) -> float:
-    small = (project(root / "p10-base", PER_REGION), project(root / "p10-head", PER_REGION, changed=True))
+    small = (project(root / "p10-base", SMALL), project(root / "p10-head", SMALL, changed=True))
     big = (project(root / f"p{large}-base", large), project(root / f"p{large}-head", large, changed=True))
     times: dict[str, list[float]] = {"10": [], str(large): []}
     for _ in range(repeat):  # interleaved: the machine's load falls on both alike
@@ -141,8 +150,8 @@ def report_full(root: Path, clusters: int) -> float:
 def report_memory(root: Path, sizes: list[int]) -> float:
     worst = {}
     for clusters in sizes:
-        # every shard the same size (PER_REGION clusters), so only the fleet's size differs
-        folder = project(root / f"mem{clusters}", clusters, per_location=PER_REGION)
+        # every shard about the same size (8 to 10 clusters), so only the fleet's size differs
+        folder = project(root / f"mem{clusters}", clusters, per_location=10)
         peaks = full_synth(folder, os.cpu_count() or 1)["peaks_kib"]
         worst[clusters] = max(peaks) / 1024
         print(f"  {clusters} clusters: {len(peaks)} shard processes, peak RSS per shard process max "

@@ -3,10 +3,12 @@ offline commands take, so they accept and reject exactly the same declarations."
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -204,7 +206,54 @@ def load_declaration(config: StackConfig, settings: StackSettings,
     return declaration, problems + trouble + parse_problems
 
 
+# Within one offline synth (plans_reused), one configuration over the same declaration files plans
+# once: a sharded synth would otherwise plan the whole declaration for its validation, for the
+# environment's program and again for each shard's program. Never active under `pulumi up`.
+_PLANS: dict[tuple[Any, ...], StackResult] | None = None
+
+
+@contextlib.contextmanager
+def plans_reused() -> Iterator[None]:
+    global _PLANS
+    outer = _PLANS
+    _PLANS = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _PLANS = outer
+
+
+def _plan_key(config: StackConfig, project_dir: Path, today: date | None,
+              running: Mapping[str, str] | None) -> tuple[Any, ...] | None:
+    """What a plan depends on: the settings, the declaration files' bytes, the day, what runs."""
+    settings, problems = parse_settings(config.fleet_values(), config.source)
+    paths, trouble = declaration_files(settings.declarations, project_dir, config.source)
+    if problems or trouble:
+        return None
+    try:
+        files = tuple((str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths)
+    except OSError:
+        return None
+    values = json.dumps(dict(config.values), sort_keys=True, default=str)
+    return (config.stack, config.source, values, tuple(sorted(config.secret_keys)), config.replaced,
+            str(project_dir), files, today, tuple(sorted((running or {}).items())) if running is not None else None)
+
+
 def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None,
+               running: Mapping[str, str] | None = None) -> StackResult:
+    """Settings -> documents -> plan -> guardrails; every problem found on the way, together
+    (planned once per configuration inside plans_reused)."""
+    if _PLANS is None:
+        return _plan_stack(config, project_dir, today, running)
+    key = _plan_key(config, project_dir, today, running)
+    if key is None:
+        return _plan_stack(config, project_dir, today, running)
+    if key not in _PLANS:
+        _PLANS[key] = _plan_stack(config, project_dir, today, running)
+    return _PLANS[key]
+
+
+def _plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None,
                running: Mapping[str, str] | None = None) -> StackResult:
     """Settings -> documents -> plan -> guardrails; every problem found on the way, together.
     `running`: cluster -> Kubernetes minor it runs (fleet.plan.expand); warnings ride on the plan."""

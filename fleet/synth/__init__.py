@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # at run time: __getattr__ below, loaded by synthesize()
     import pulumi
 
     from fleet.rules import synth_problems
-    from fleet.stack import StackConfig, StackResult, plan_stack
+    from fleet.stack import StackConfig, StackResult, plan_stack, plans_reused
     from fleet.synth.engine import Recording, UnknownStackError, collector_paused, run_program
     from fleet.synth.output import OutDirError, check_out_dir, synth_document, write_synth
     from fleet.synth.shards import ShardError, run_sharded
@@ -27,6 +27,7 @@ _LAZY = {
     "pulumi": ("pulumi", ""),
     "synth_problems": ("fleet.rules", "synth_problems"),
     "plan_stack": ("fleet.stack", "plan_stack"),
+    "plans_reused": ("fleet.stack", "plans_reused"),
     "collector_paused": ("fleet.synth.engine", "collector_paused"),
     "run_program": ("fleet.synth.engine", "run_program"),
     "UnknownStackError": ("fleet.synth.engine", "UnknownStackError"),
@@ -75,6 +76,12 @@ def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = No
     environment's synthesised outputs, all into one document (each resource naming its stack), or
     only `shard` (`jobs`: shards synthesised at once, in separate processes)."""
     _load()
+    with plans_reused():
+        return _synthesize(project_dir, config, out_dir, show_secrets, shard, jobs)
+
+
+def _synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None, show_secrets: bool,
+                shard: str | None, jobs: int) -> SynthResult:
     stack = plan_stack(config, project_dir)
     if stack.problems:
         return SynthResult(stack, None)
