@@ -228,3 +228,17 @@ def test_decommissioning_a_region_changes_only_its_shard_then_its_retired_stack_
     retired = by_stack(gone)["prod.eu-west"]
     assert [r["type"] for r in retired.values()] == ["fleet:index:Fleet"]  # its next update deletes the rest
     assert by_stack(gone)["prod.us-east"] == by_stack(sharded)["prod.us-east"]
+
+
+def test_the_fleet_repository_token_reaches_a_shard_only_as_a_secret(tmp_path):
+    folder = project(tmp_path, [US_EAST])
+    stack_file = folder / "Pulumi.prod.yaml"
+    body = yaml.safe_load(stack_file.read_text())
+    body["config"]["fleet:gitToken"] = {"secure": "v1:c2VjcmV0"}  # as `pulumi config set --secret` writes it
+    stack_file.write_text(yaml.safe_dump(body, sort_keys=False))
+    document = synth(folder)
+    assert document["outputs"]["gitToken"] == "[secret]"
+    shard = by_stack(document)["prod.us-east"]
+    pulls = [r for r in shard.values() if r["name"].endswith("-flux-repository")]
+    assert pulls and all(r["inputs"]["stringData"] == "[secret]" for r in pulls)
+    assert "v1:c2VjcmV0" not in json.dumps(document)
