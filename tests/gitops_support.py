@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from fleet.stack import PROJECT_DIR
+from fleet.plan import ClusterPlan
+from fleet.stack import PROJECT_DIR, plan_stack, read_stack_file
 
 GITOPS = PROJECT_DIR / "gitops"
 SHARED_CRDS = PROJECT_DIR.parent / "shared" / "schemas" / "crds"
@@ -214,3 +215,31 @@ def is_core(body: dict) -> bool:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# --- the example stacks' clusters, and what each add-on is meant for ------------------------
+
+
+def example_plans() -> dict[str, ClusterPlan]:
+    """Every cluster of the prod and staging stacks, by name."""
+    found = {}
+    for stack in ("prod", "staging"):
+        config, _ = read_stack_file(PROJECT_DIR, stack)
+        result = plan_stack(config, PROJECT_DIR)
+        assert not result.problems
+        found |= {c.name: c for c in result.plan.clusters}
+    return found
+
+
+# What each add-on is for, as a decision on the cluster's plan (not on any label).
+INTENDED: dict[str, Callable[[ClusterPlan], bool]] = {
+    "gatekeeper": lambda c: c.policy_engine == "OPA",
+    "kyverno": lambda c: c.policy_engine == "Kyverno",
+    "trivy-operator": lambda c: c.image_scanning,
+    "kube-prometheus-stack": lambda c: c.prometheus,
+    "opentelemetry-operator": lambda c: c.opentelemetry,
+    "cilium": lambda c: c.cni == "cilium" and c.provider == "aws",
+    "workload-baseline": lambda c: c.role == "spoke",
+    "production-guardrails": lambda c: c.environment == "production",
+    "compliance-gdpr": lambda c: c.identity.get("COMPLIANCE") == "gdpr",
+}

@@ -8,7 +8,6 @@ with each cluster's identity, must switch on exactly the same add-ons.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import kubernetes_validate
@@ -17,11 +16,13 @@ import yaml
 
 from fleet.gitops.identity import static_identity, sync_components
 from fleet.plan import ClusterPlan
-from fleet.stack import PROJECT_DIR, plan_stack, read_stack_file
+from fleet.stack import PROJECT_DIR
 from tests.gitops_support import (
     GITOPS,
+    INTENDED,
     KUBECTL,
     argocd_registrations,
+    example_plans,
     has_crd,
     is_core,
     kustomization_dirs,
@@ -40,18 +41,6 @@ needs_kubectl = pytest.mark.skipif(
 )
 KUBERNETES_VERSION = "1.35.0"
 
-# What each ApplicationSet must select, as a decision on the cluster's plan.
-INTENDED: dict[str, Callable[[ClusterPlan], bool]] = {
-    "gatekeeper": lambda c: c.policy_engine == "OPA",
-    "kyverno": lambda c: c.policy_engine == "Kyverno",
-    "trivy-operator": lambda c: c.image_scanning,
-    "kube-prometheus-stack": lambda c: c.prometheus,
-    "opentelemetry-operator": lambda c: c.opentelemetry,
-    "cilium": lambda c: c.cni == "cilium" and c.provider == "aws",
-    "workload-baseline": lambda c: c.role == "spoke",
-    "production-guardrails": lambda c: c.environment == "production",
-    "compliance-gdpr": lambda c: c.identity.get("COMPLIANCE") == "gdpr",
-}
 # Which Flux Kustomization (and which resolved folder) is the twin of each ApplicationSet.
 FLUX_TWINS = {
     name: (f"addon-{name}", "true")
@@ -76,13 +65,7 @@ FLUX_TWINS |= {
 
 @pytest.fixture(scope="module")
 def plans() -> dict[str, ClusterPlan]:
-    found = {}
-    for stack in ("prod", "staging"):
-        config, _ = read_stack_file(PROJECT_DIR, stack)
-        result = plan_stack(config, PROJECT_DIR)
-        assert not result.problems
-        found |= {c.name: c for c in result.plan.clusters}
-    return found
+    return example_plans()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,20 +21,8 @@ from fleet.kustomize import Repository, Unknown, substitute
 from fleet.plan import ClusterPlan, FleetPlan
 from fleet.stack import PROJECT_DIR, plan_stack, read_stack_file
 from fleet.targets import Report, evaluate, registration, selector_matches
-from tests.gitops_support import argocd_registrations
+from tests.gitops_support import INTENDED, argocd_registrations
 
-# What each add-on is for, as a decision on the cluster's plan (not on any label).
-INTENDED: dict[str, Callable[[ClusterPlan], bool]] = {
-    "gatekeeper": lambda c: c.policy_engine == "OPA",
-    "kyverno": lambda c: c.policy_engine == "Kyverno",
-    "trivy-operator": lambda c: c.image_scanning,
-    "kube-prometheus-stack": lambda c: c.prometheus,
-    "opentelemetry-operator": lambda c: c.opentelemetry,
-    "cilium": lambda c: c.cni == "cilium" and c.provider == "aws",
-    "workload-baseline": lambda c: c.role == "spoke",
-    "production-guardrails": lambda c: c.environment == "production",
-    "compliance-gdpr": lambda c: c.identity.get("COMPLIANCE") == "gdpr",
-}
 # The Flux twin of each: the Kustomization whose folder is non-empty exactly there.
 FLUX_TWINS = {name: f"addon-{name}" for name in list(INTENDED)[:6]}
 FLUX_TWINS |= {"workload-baseline": "purpose", "compliance-gdpr": "compliance",

@@ -14,9 +14,17 @@ import yaml
 
 from fleet.gitops.identity import static_identity
 from fleet.plan import ClusterPlan
-from fleet.stack import PROJECT_DIR, plan_stack, read_stack_file
+from fleet.stack import PROJECT_DIR
 from fleet.traffic import ENVOY_LOAD_BALANCER, NOT_ZONE_AWARE, load_balancer, policy_name
-from tests.gitops_support import GITOPS, KUBECTL, kustomize_build, normalise_numbers, selector_matches, substitute
+from tests.gitops_support import (
+    GITOPS,
+    KUBECTL,
+    example_plans,
+    kustomize_build,
+    normalise_numbers,
+    selector_matches,
+    substitute,
+)
 
 CRDS = Path(__file__).parent / "crds"
 TRAFFIC = GITOPS / "addons" / "traffic"
@@ -47,13 +55,7 @@ def validate(body: dict) -> None:
 
 @pytest.fixture(scope="module")
 def plans() -> dict[str, ClusterPlan]:
-    found = {}
-    for stack in ("prod", "staging"):
-        config, _ = read_stack_file(PROJECT_DIR, stack)
-        result = plan_stack(config, PROJECT_DIR)
-        assert not result.problems
-        found |= {c.name: c for c in result.plan.clusters}
-    return found
+    return example_plans()
 
 
 def test_one_folder_per_accepted_policy() -> None:
