@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 
@@ -60,16 +60,21 @@ class HubSide:
 # (hub plan, the clouds its spokes are on) -> the hub seen from a shard
 RemoteHubs = Callable[[ClusterPlan, tuple[str, ...]], HubSide]
 
+# Who declares the grants clusters share (a GCP project-level binding is one resource per stack,
+# fleet.clouds.gcp.project_grants): "own" each stack those its clusters need (one stack), "all" those
+# of every cluster of the plan (a sharded environment's stack), "none" (a shard: its environment's).
+SharedGrants = Literal["own", "all", "none"]
+
 
 class Fleet(pulumi.ComponentResource):
     """Every cluster of the plan, bootstrapped and registered with its hub.
 
     `clusters`: only these (the part of the plan this stack holds, fleet.shards); a spoke whose hub
-    is held by another stack registers through `remote_hub`."""
+    is held by another stack registers through `remote_hub`. `shared_grants`: see SharedGrants."""
 
     def __init__(self, name: str, plan: FleetPlan, git_token: pulumi.Output[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None, clusters: Collection[str] | None = None,
-                 remote_hub: RemoteHubs | None = None) -> None:
+                 remote_hub: RemoteHubs | None = None, shared_grants: SharedGrants = "own") -> None:
         # every resource below inherits the transformation (fleet/clouds/aliases.py says why)
         dropping_aliases = pulumi.ResourceOptions(transformations=[without_api_version_aliases])
         super().__init__("fleet:index:Fleet", name, None, pulumi.ResourceOptions.merge(opts, dropping_aliases))
@@ -77,6 +82,10 @@ class Fleet(pulumi.ComponentResource):
         self.hubs: dict[str, HubSide] = {}  # the hubs this stack declares
         held = {c.name for c in plan.clusters} if clusters is None else set(clusters)
         child = pulumi.ResourceOptions(parent=self)
+        # the GCP SDK only where GKE clusters are: held here, or (environment) held by a shard
+        gke = {c.name for c in plan.clusters if c.provider == "gcp"}
+        if shared_grants == "none" and gke & held:
+            clouds.load("gcp").project_grants_held_elsewhere()
         for hub in plan.hubs:
             # from the whole plan, not this stack's part: the hub's identities never depend on the layout
             every_spoke = plan.spokes_of(hub)
@@ -98,6 +107,9 @@ class Fleet(pulumi.ComponentResource):
                 registrar.register(spoke, member.handle, member.bootstrap, parent=member)
         for lone in (c for c in plan.clusters if not c.is_hub and c.hub is None and c.name in held):
             self.members[lone.name] = FleetMember(lone, None, (), git_token, opts=child)
+        if shared_grants == "all" and gke:
+            on_gcp = {hub: side.identities["gcp"] for hub, side in self.hubs.items() if "gcp" in side.identities}
+            clouds.load("gcp").declare_project_grants(plan, on_gcp)
         for published in plan.traffic:  # loadBalancing global | regional (fleet.traffic)
             from fleet.gitops.traffic import publish  # the AWS SDK only for stacks that publish
             publish(published, {n: m.handle for n, m in self.members.items()}, dict(self.members), parent=self)

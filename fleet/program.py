@@ -69,7 +69,8 @@ def main(project_dir: Path) -> StackResult:
         hub_shard = find_shard(plan_shards(result.plan, config.stack), HUB_SHARD)
         held = hub_shard.clusters if sharded and hub_shard else None
         git_token = pulumi.Config(NAMESPACE).get_secret("gitToken")
-        fleet = Fleet(pulumi.get_project(), result.plan, git_token=git_token, clusters=held)
+        fleet = Fleet(pulumi.get_project(), result.plan, git_token=git_token, clusters=held,
+                      shared_grants="all" if sharded else "own")
         if sharded:
             export_hub_outputs(fleet, git_token)
     export_outputs(fleet)
@@ -97,7 +98,7 @@ def _shard_fleet(config: StackConfig, result: StackResult) -> Fleet:
     if result.settings.git_token is not None and shard.clusters:
         git_token = pulumi.Output.secret(reference().require_output(GIT_TOKEN_OUTPUT))
     return Fleet(pulumi.get_project(), result.plan, git_token=git_token, clusters=shard.clusters,
-                 remote_hub=remote_hub)
+                 remote_hub=remote_hub, shared_grants="none")
 
 
 def export_hub_outputs(fleet: Fleet, git_token: pulumi.Output[str] | None) -> None:

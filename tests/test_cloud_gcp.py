@@ -614,6 +614,22 @@ def test_hub_reaches_private_and_dns_spokes_through_connect_gateway(scenario, re
     assert values["flux"]["ca.crt"].count("BEGIN CERTIFICATE") == 4
 
 
+@pytest.mark.parametrize("scenario", ["production", "staging_private"])
+def test_project_grants_are_the_shared_grants_one_stack_declares(scenario, request):
+    """What a sharded environment's stack declares for its shards (gke.project_grants, from the plan
+    alone) is what the clusters declare in one stack: same names, roles, projects and members."""
+    synth = request.getfixturevalue(scenario)
+    shared = {r.name: r.inputs for r in synth.of_type("gcp:projects/iAMMember:IAMMember")
+              if "fleet:clouds:GkeCluster::" not in r.parent}  # not a cluster's own node grants
+    grants = gke.project_grants(synth.fleet, None)
+    assert sorted(g.name for g in grants) == sorted(shared)
+    hub_member = f"serviceAccount:{synth.values[synth.hub.name]['principal']}"
+    assert {g.name: {"project": g.project, "role": g.role, "member": g.member or hub_member} for g in grants} == {
+        name: {k: inputs[k] for k in ("project", "role", "member")} for name, inputs in shared.items()}
+    assert {g.hub for g in grants} == {None, synth.hub.name} and len(grants) == len(ADMINS) + (
+        1 if scenario == "production" else 2)  # Connect Gateway for a private spoke
+
+
 # --- pure decisions ----------------------------------------------------------------------------
 
 

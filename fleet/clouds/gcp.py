@@ -25,6 +25,7 @@ import math
 import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -35,7 +36,7 @@ from fleet import access as federation
 from fleet.clouds import kubeconfig, poolnames
 from fleet.clouds.base import ClusterHandle, HubIdentity, ServiceAccountRef, SpokeAccess
 from fleet.clouds.sizes import OS_DISK_GB, instance_type
-from fleet.plan import ClusterPlan, NodePoolPlan
+from fleet.plan import ClusterPlan, FleetPlan, NodePoolPlan
 
 # --- decisions as data -------------------------------------------------------------------------
 
@@ -290,23 +291,106 @@ def _field(value: Any, key: str) -> Any:
 # A project-level IAMMember is non-authoritative for one (project, role, member): two Pulumi
 # resources for the same binding would let the deletion of one cluster revoke it for all others.
 # Clusters sharing a project therefore share one resource, a child of the stack itself, so its URN
-# depends neither on which cluster asked first nor on any cluster's component.
+# depends neither on which cluster asked first nor on any cluster's component. With shards
+# (fleet.shards), the same holds across stacks: the environment's stack declares every shared grant
+# its shards' clusters need (project_grants, the same names as in one stack) and shard stacks none,
+# so removing a shard never revokes a binding another shard still uses.
 
-_SHARED_GRANTS: weakref.WeakKeyDictionary[pulumi.Resource, dict[str, gcp.projects.IAMMember]] = (
-    weakref.WeakKeyDictionary()
-)
+
+@dataclass(frozen=True)
+class ProjectGrant:
+    """One shared project-level binding. `hub`: the member is that hub's GitOps identity on GCP,
+    known only once the identity exists; otherwise `member` is the IAM member itself."""
+
+    name: str
+    project: str
+    role: str
+    member: str | None = None
+    hub: str | None = None
 
 
-def _project_grant(name: str, project: str, role: str, member: pulumi.Input[str],
-                   depends_on: Sequence[pulumi.Resource] = ()) -> gcp.projects.IAMMember:
+def admin_project_grants(plan: ClusterPlan, project: str) -> list[ProjectGrant]:
+    """The admins see the clusters of `project` (what they may do inside is Kubernetes RBAC)."""
+    return [ProjectGrant(f"gcp-admin-{role_slug(role)}-{digest(project, role, member, length=10)}",
+                         project, role, member=member)
+            for member in plan.admins for role in ADMIN_PROJECT_ROLES]
+
+
+def hub_project_grants(spoke: ClusterPlan, project: str) -> list[ProjectGrant]:
+    """The hub's GitOps identity reaches the spoke's project (Connect Gateway too when the spoke's
+    API is private or DNS-only)."""
+    hub = spoke.hub or "hub"
+    return [ProjectGrant(f"{hub}-gitops-{role_slug(role)}-{digest(project, length=8)}", project, role, hub=hub)
+            for role in HUB_PROJECT_ROLES[spoke.endpoint.mode]]
+
+
+def project_grants(plan: FleetPlan, configured_project: str | None) -> list[ProjectGrant]:
+    """Every shared project-level grant the GKE clusters of `plan` need, once each, in plan order:
+    what each cluster declares in one stack (GkeCluster, grant_hub_access), gathered for the
+    environment's stack of a sharded environment."""
+    grants: dict[str, ProjectGrant] = {}
+    for cluster in plan.clusters:
+        if cluster.provider != "gcp":
+            continue
+        project = resolve_project(cluster.project, configured_project)
+        needed = admin_project_grants(cluster, project)
+        if cluster.hub is not None:
+            needed += hub_project_grants(cluster, project)
+        for grant in needed:
+            grants.setdefault(grant.name, grant)
+    return list(grants.values())
+
+
+@dataclass
+class _StackGrants:
+    """The shared grants of one program run (one stack)."""
+
+    declared: dict[str, gcp.projects.IAMMember] = field(default_factory=dict)
+    held_elsewhere: bool = False  # a shard's run: its environment's stack declares them
+
+
+_SHARED_GRANTS: weakref.WeakKeyDictionary[pulumi.Resource, _StackGrants] = weakref.WeakKeyDictionary()
+
+
+def _stack_grants() -> _StackGrants:
     stack = pulumi.runtime.get_root_resource()  # one registry per program run
-    grants = _SHARED_GRANTS.setdefault(stack, {}) if stack is not None else {}
-    if name not in grants:
-        grants[name] = gcp.projects.IAMMember(
-            name, project=project, role=role, member=member,
-            opts=pulumi.ResourceOptions(depends_on=list(depends_on)),
+    return _SHARED_GRANTS.setdefault(stack, _StackGrants()) if stack is not None else _StackGrants()
+
+
+def project_grants_held_elsewhere() -> None:
+    """This program run is a shard's: the GKE clusters it declares declare no shared grant (their
+    environment's stack does, declare_project_grants)."""
+    _stack_grants().held_elsewhere = True
+
+
+def _declares_shared_grants() -> bool:
+    return not _stack_grants().held_elsewhere
+
+
+def _project_grant(grant: ProjectGrant, member: pulumi.Input[str] | None = None) -> gcp.projects.IAMMember:
+    """The stack's one resource for `grant`. `member`: for a hub's grant, its identity's member."""
+    grants = _stack_grants()
+    if grant.name not in grants.declared:
+        grants.declared[grant.name] = gcp.projects.IAMMember(
+            grant.name, project=grant.project, role=grant.role,
+            member=member if member is not None else grant.member,
+            opts=pulumi.ResourceOptions(depends_on=[]),
         )
-    return grants[name]
+    return grants.declared[grant.name]
+
+
+def hub_member(identity: HubIdentity) -> pulumi.Input[str]:
+    """The IAM member of a hub's GitOps identity on GCP."""
+    return (identity.details["member"] if "member" in identity.details
+            else identity.principal.apply(lambda email: f"serviceAccount:{email}"))
+
+
+def declare_project_grants(plan: FleetPlan, hubs: Mapping[str, HubIdentity]) -> list[gcp.projects.IAMMember]:
+    """The environment's stack of a sharded environment: every shared grant of every shard's GKE
+    clusters (project_grants). `hubs`: hub name -> its GitOps identity on GCP; every hub is this
+    stack's, so the member is a local output."""
+    return [_project_grant(grant, hub_member(hubs[grant.hub]) if grant.hub is not None else None)
+            for grant in project_grants(plan, gcp.config.project)]
 
 
 # --- the cluster -------------------------------------------------------------------------------
@@ -488,11 +572,10 @@ class GkeCluster(pulumi.ComponentResource):
             if rbac_subject(member) is None:
                 pulumi.log.warn(f"{name}: admin '{member}' is not a user:, group: or serviceAccount: "
                                 "member; it gets no Kubernetes RBAC", self)
-        # Shared by every cluster of the project (see _project_grant).
-        for member in plan.admins:
-            for role in ADMIN_PROJECT_ROLES:
-                grant_name = f"gcp-admin-{role_slug(role)}-{digest(project, role, member, length=10)}"
-                _project_grant(grant_name, project, role, member)
+        # Shared by every cluster of the project (see _project_grant); a shard's are its environment's.
+        if _declares_shared_grants():
+            for grant in admin_project_grants(plan, project):
+                _project_grant(grant)
         if subjects:
             k8s.rbac.v1.ClusterRoleBinding(
                 f"{name}-fleet-admins",
@@ -672,13 +755,14 @@ def grant_hub_access(plan: ClusterPlan, handle: ClusterHandle, identity: HubIden
                      parent: pulumi.Resource) -> SpokeAccess:
     """Let the hub's service account administer a GKE spoke: project IAM to reach it, RBAC inside."""
     project = resolve_project(plan.project, gcp.config.project)
-    member = (identity.details["member"] if "member" in identity.details
-              else identity.principal.apply(lambda email: f"serviceAccount:{email}"))
-    grants = [
-        _project_grant(f"{plan.hub or 'hub'}-gitops-{role_slug(role)}-{digest(project, length=8)}",
-                       project, role, member)
-        for role in HUB_PROJECT_ROLES[plan.endpoint.mode]
-    ]
+    # In a shard's stack these grants are its environment's (declare_project_grants) and nothing
+    # here depends on them: a dependency cannot cross stacks. The deploy order runs the
+    # environment's stack first and its shards only after it succeeded (fleet/orchestrate.py,
+    # .github/workflows/deploy.yml), so the grant exists before the registration uses it.
+    grants = []
+    if _declares_shared_grants():
+        member = hub_member(identity)
+        grants = [_project_grant(grant, member) for grant in hub_project_grants(plan, project)]
     binding = k8s.rbac.v1.ClusterRoleBinding(
         f"{plan.name}-fleet-hub",
         metadata={"name": "fleet-hub-gitops", "labels": {"app.kubernetes.io/managed-by": "fleet"}},
