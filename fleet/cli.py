@@ -340,10 +340,10 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
             per_cluster = load_json(Path(args.from_json), source)
         except LoadError as error:
             raise CommandError(str(error.problem)) from None
+        documents = stack_kubeconfigs(per_cluster, source)
     else:
         source = f"`pulumi stack output kubeconfigs` of stack {args.stack}"
-        per_cluster = _stack_output(args.stack, source)
-    documents = stack_kubeconfigs(per_cluster, source)
+        documents = _environment_kubeconfigs(args.stack, source)
     wanted = _wanted_clusters(sorted(documents), args.cluster, source)
     body = yaml.safe_dump(merge_kubeconfigs([documents[name] for name in wanted]), sort_keys=False)
     if target is None:
@@ -352,6 +352,60 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
         _write_private(target, body)
         print(f"wrote {len(wanted)} contexts to {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+class _NoOutputError(CommandError):
+    """`pulumi stack output` refused: no such stack, or one never deployed (no `kubeconfigs` output)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"fleet kubeconfig: {reason}")
+        self.reason = reason
+
+
+def _environment_kubeconfigs(stack: str, source: str) -> dict[str, dict]:
+    """The stack's kubeconfigs and, for a sharded environment (whose own stack holds only the
+    hubs), every shard stack's; a shard stack not deployed yet is skipped with a note."""
+    shards = _shard_stacks(stack)
+    own = _stack_output(stack, source)
+    if not shards:
+        return stack_kubeconfigs(own, source)
+    documents = {} if own == {} else stack_kubeconfigs(own, source)  # lone clusters only: no hub
+    for shard in shards:
+        where = f"`pulumi stack output kubeconfigs` of stack {shard}"
+        try:
+            output = _stack_output(shard, where)
+        except _NoOutputError as error:
+            print(f"fleet kubeconfig: skipped stack {shard}: not deployed yet ({error.reason})", file=sys.stderr)
+            continue
+        if output == {}:  # a retired shard's, after its last update
+            print(f"fleet kubeconfig: skipped stack {shard}: it holds no cluster", file=sys.stderr)
+            continue
+        documents.update(stack_kubeconfigs(output, where))
+    if not documents:
+        raise CommandError(f"{source} and its shard stacks hold no cluster; has the environment been deployed "
+                           f"(`fleet up --stack {stack}`)?")
+    return documents
+
+
+def _shard_stacks(stack: str) -> list[str]:
+    """The shard stacks of environment `stack`, from its declaration (fleet.shards_cli, the list
+    `fleet shards` prints); none outside a project, for a stack without a stack file, for a shard's
+    own stack, or for a single-stack environment."""
+    from fleet.shards_cli import environment_shards
+    from fleet.stack import plan_stack, read_stack_file
+
+    project_dir = find_project()
+    if project_dir is None or not STACK_NAME.fullmatch(stack) or not (project_dir / f"Pulumi.{stack}.yaml").is_file():
+        return []
+    config, problems = read_stack_file(project_dir, stack)
+    if config.shard is not None or config.values.get("fleet:sharding") != "region":
+        return []
+    result = None if problems else plan_stack(config, project_dir)
+    problems = problems or (result.problems if result else [])
+    if problems or result is None:
+        raise CommandError(f"fleet kubeconfig: {stack} is sharded, but its shard stacks cannot be listed: "
+                           f"{len(problems)} problem(s), the first: {problems[0]} (`fleet validate --stack {stack}`)")
+    return [shard.stack for shard in environment_shards(project_dir, config, result) if not shard.is_hub]
 
 
 def _stack_output(stack: str, source: str) -> Any:
@@ -363,7 +417,7 @@ def _stack_output(stack: str, source: str) -> Any:
                            "or pass --from-json FILE") from None
     except subprocess.CalledProcessError as error:
         lines = (error.stderr or "").strip().splitlines() or [str(error)]
-        raise CommandError(f"fleet kubeconfig: {lines[-1]}") from None
+        raise _NoOutputError(lines[-1]) from None
     try:
         return json.loads(text)
     except ValueError:
