@@ -156,6 +156,7 @@ class ClusterPlan:
     cilium_version: str | None = None  # the Cilium release fleet installs (EKS with cni cilium), else None
     node_release_version: str | None = None  # EKS AMI release of the node groups (None: latest at creation)
     node_os_upgrade_channel: str = "NodeImage"  # AKS autoUpgradeProfile.nodeOSUpgradeChannel
+    node_version: str | None = None  # GKE version pinned on every node pool (None: the release channel's)
 
     @property
     def is_hub(self) -> bool:
@@ -610,6 +611,7 @@ def _plan_member(member: _Member, cluster_set: ClusterSet, environment: str, hub
         cilium_version=_cilium_version(member.provider, spec),
         node_release_version=spec.node_images.eks_release_version if member.provider == "aws" else None,
         node_os_upgrade_channel=spec.node_images.aks_node_os_upgrade_channel,
+        node_version=spec.node_images.gke_node_version if member.provider == "gcp" else None,
     )
 
 
@@ -628,16 +630,7 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
         context.template_problem(tpl, "spec.version", verdict.message, who, verdict.severity)
         ok = ok and verdict.severity == WARNING
     ok = _check_cilium(member, spec, context, user) and ok
-    release = spec.node_images.eks_release_version
-    minor = versions.parse_version(spec.version)
-    if member.provider == "aws" and release and minor and not release.startswith(f"{minor[0]}.{minor[1]}."):
-        # An EKS AMI release belongs to one Kubernetes minor; node groups run the cluster's minor
-        # (pulumi_aws eks.NodeGroup release_version: "AMI version ... for Kubernetes version").
-        context.template_problem(tpl, "spec.nodeImages.eksReleaseVersion",
-                                 f"AMI release {release} is not a release of Kubernetes {minor[0]}.{minor[1]} "
-                                 f"(spec.version); use a {minor[0]}.{minor[1]}.x-YYYYMMDD release of the EKS "
-                                 "optimized AL2023 AMI", user)
-        ok = False
+    ok = _check_node_images(member, spec, context, user) and ok
     if spec.networking.api_access == "dns" and member.provider != "gcp":
         context.template_problem(tpl, "spec.networking.apiAccess",
                                  f"'dns' (IAM-authorised DNS endpoint) exists only on gcp, not on "
@@ -684,10 +677,40 @@ def _check_template_on_cloud(member: _Member, template: ClusterTemplate, environ
     return ok
 
 
+def _check_node_images(member: _Member, spec: TemplateSpec, context: _Context, user: str) -> bool:
+    """A pinned node image belongs to the template's Kubernetes minor, the one its control plane runs."""
+    minor = versions.parse_version(spec.version)
+    if minor is None:
+        return True
+    kubernetes = f"{minor[0]}.{minor[1]}"
+    release = spec.node_images.eks_release_version
+    if member.provider == "aws" and release and not release.startswith(f"{kubernetes}."):
+        # An EKS AMI release belongs to one Kubernetes minor; node groups run the cluster's minor
+        # (pulumi_aws eks.NodeGroup release_version: "AMI version ... for Kubernetes version").
+        context.template_problem(member.template, "spec.nodeImages.eksReleaseVersion",
+                                 f"AMI release {release} is not a release of Kubernetes {kubernetes} "
+                                 f"(spec.version); use a {kubernetes}.x-YYYYMMDD release of the EKS "
+                                 "optimized AL2023 AMI", user)
+        return False
+    node = spec.node_images.gke_node_version
+    if member.provider == "gcp" and node and not node.startswith(f"{kubernetes}."):
+        # GKE nodes "cannot be newer than the control plane version"
+        # (https://cloud.google.com/kubernetes-engine/versioning); the control plane runs spec.version.
+        context.template_problem(member.template, "spec.nodeImages.gkeNodeVersion",
+                                 f"GKE version {node} is not a version of Kubernetes {kubernetes} (spec.version), "
+                                 f"the minor the control plane runs; use a {kubernetes}.x-gke.N version "
+                                 "(`gcloud container get-server-config` lists them)", user)
+        return False
+    return True
+
+
 def _cilium_version(provider: str, spec: TemplateSpec) -> str | None:
     if spec.networking.cni != "cilium" or not CILIUM_IS_ADDON[provider]:
         return None
-    return spec.networking.cilium_version or versions.CILIUM_VERSION
+    if spec.networking.cilium_version:
+        return spec.networking.cilium_version
+    parsed = versions.parse_version(spec.version)  # malformed: refused by versions.judge, never planned
+    return versions.default_cilium(f"{parsed[0]}.{parsed[1]}") if parsed else versions.CILIUM_VERSION
 
 
 def _check_cilium(member: _Member, spec: TemplateSpec, context: _Context, user: str) -> bool:

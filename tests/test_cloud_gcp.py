@@ -689,3 +689,60 @@ def test_importing_gcp_does_not_import_other_clouds():
     subprocess.run([sys.executable, "-c", code], check=True)
     code = "import sys, fleet.synth.fakes.gcp; assert 'pulumi_gcp' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- node versions pinned by the template (issue #14) ---------------------------------------------
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+PINNED = "1.35.1-gke.1396002"
+HELD = [{"exclusionUntilEndOfSupports": [{"enabled": True}]}]
+
+
+@pytest.fixture(scope="module")
+def pinned() -> Synth:
+    import dataclasses
+
+    fleet = make_fleet("authorized", "production", "cilium")
+    return run(FleetPlan(tuple(dataclasses.replace(c, node_version=PINNED) for c in fleet.clusters)))
+
+
+def test_a_pinned_node_version_reaches_every_pool_held_by_its_maintenance_exclusion(pinned, production):
+    pools = pinned.of_type(NODE_POOL)
+    assert pools and all(p.inputs["version"] == PINNED and p.inputs["maintenancePolicies"] == HELD for p in pools)
+    assert all(p.inputs["management"] == {"autoRepair": True, "autoUpgrade": True} for p in pools)  # channel rules
+    assert {p.name for p in pools} == {p.name for p in production.of_type(NODE_POOL)}  # same pools, not replaced
+    unpinned = production.of_type(NODE_POOL)  # unset: as before, the release channel upgrades the nodes
+    assert all("version" not in p.inputs and "maintenancePolicies" not in p.inputs for p in unpinned)
+    clusters = pinned.of_type("gcp:container/cluster:Cluster")
+    assert {c.inputs["minMasterVersion"] for c in clusters} == {"1.35"}  # the control plane is untouched
+
+
+def _recorded(synth: Synth) -> list:
+    from fleet.recorded import Resource
+
+    return [Resource(r.type, r.name, r.urn, r.inputs) for r in synth.resources]
+
+
+def _violations(stack: list) -> list[str]:
+    from fleet.behaviour.gcp import gke_pinned_node_version_held
+
+    return [m for r in stack for m in gke_pinned_node_version_held(r, stack)]
+
+
+def test_a_pinned_pool_without_its_exclusion_or_newer_than_its_control_plane_is_refused(pinned, production):
+    import dataclasses
+
+    assert _violations(_recorded(pinned)) == [] and _violations(_recorded(production)) == []
+    unheld = [dataclasses.replace(r, inputs={k: v for k, v in r.inputs.items() if k != "maintenancePolicies"})
+              if r.type == NODE_POOL else r for r in _recorded(pinned)]
+    found = _violations(unheld)
+    assert len(found) == len(pinned.of_type(NODE_POOL))
+    assert "no maintenance exclusion until end of support" in found[0] and PINNED in found[0]
+    ahead = [dataclasses.replace(r, inputs={**r.inputs, "version": "1.36.0-gke.100"})
+             if r.type == NODE_POOL else r for r in _recorded(pinned)]
+    found = _violations(ahead)
+    assert len(found) == len(pinned.of_type(NODE_POOL))
+    assert "is not within two minors below its control plane's 1.35 (minMasterVersion)" in found[0]
+    behind = [dataclasses.replace(r, inputs={**r.inputs, "version": "1.33.5-gke.1"})
+              if r.type == NODE_POOL else r for r in _recorded(pinned)]
+    assert _violations(behind) == []  # two minors older: GKE's skew allows it

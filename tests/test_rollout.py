@@ -301,3 +301,42 @@ def test_the_apply_time_is_the_commit_that_last_changed_reached(tmp_path):
     commit("rollout:\n  reached: 1\n", "2026-12-02T10:30:00+00:00")
     commit("rollout:\n  reached: 1\n# a comment\n", "2026-12-02T18:00:00+00:00")  # not a step
     assert applied_at_from_git(path) == datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+
+
+def test_a_gke_node_version_rolls_with_its_wave_only(tmp_path):
+    """A revision that differs only in nodeImages.gkeNodeVersion: the step reaching the wave of the GKE
+    cluster (firsts) pins that cluster's node pools, held by their maintenance exclusion; the wave's
+    other resources only follow the template name; nothing is added, replaced or deleted."""
+    from fleet.stack import PROJECT_DIR
+    from fleet.synth import synthesize
+    from fleet.synth.diff import diff_synth
+
+    text = (DEMO / "fleet.yaml").read_text().replace('''  version: "1.36"
+  networking:
+    cni: cilium''', '''  version: "1.35"
+  networking:
+    cni: cilium
+  nodeImages:
+    gkeNodeVersion: 1.35.1-gke.1396002''')
+    synths = []
+    for reached in (1, 2):  # canary reached; then firsts
+        declaration = tmp_path / f"fleet-{reached}.yaml"
+        declaration.write_text(edit_set(text, "demo", set_reached(reached)))
+        config, problems = read_stack_file(PROJECT_DIR, "staging")
+        assert not problems
+        out = tmp_path / f"synth-{reached}"
+        result = synthesize(PROJECT_DIR, config.with_declaration_files([str(declaration)]), out)
+        assert not result.problems and result.program_error is None, result.problems or result.program_error
+        synths.append(json.loads((out / "resources.json").read_text()))
+    diff = diff_synth(*synths)
+    assert diff.changes and {c.action for c in diff.changes} == {"change"}
+    wave = WAVES["firsts"]  # demo-eu-west-01 (AKS), demo-us-central-01 (GKE)
+    assert all(any(c.name == w or c.name.startswith(f"{w}-") for w in wave) for c in diff.changes)
+    beyond_the_name = {(c.type, c.name): {f for f in c.fields if not f.lower().endswith(".template")}
+                       for c in diff.changes}
+    assert {k: v for k, v in beyond_the_name.items() if v} == {
+        ("gcp:container/nodePool:NodePool", f"demo-us-central-01-{pool}"): {"inputs.version",
+                                                                             "inputs.maintenancePolicies"}
+        for pool in ("system", "general")}
+    pools = [r for r in synths[1]["resources"] if r["type"] == "gcp:container/nodePool:NodePool"]
+    assert pools and {r["inputs"]["version"] for r in pools} == {"1.35.1-gke.1396002"}

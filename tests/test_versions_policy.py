@@ -206,11 +206,30 @@ def test_a_cilium_version_the_template_chooses_must_be_tested_on_its_kubernetes_
     assert [p.path for p in problems] == ["spec.networking.ciliumVersion"]
     plan, problems = _cilium_plan("1.35", "1.19.3")
     assert problems == [] and plan.clusters[0].cilium_version == "1.19.3"
-    plan, problems = _cilium_plan("1.35", None)  # the pinned default on a running cluster: a warning
-    assert problems == [] and plan.clusters[0].cilium_version == versions.CILIUM_VERSION
-    assert any("spec.networking.cni: warning: Cilium" in str(w) for w in plan.warnings)
     plan, _ = _cilium_plan("1.35", "1.19.3", provider="azure")  # AKS: the cloud's managed Cilium
     assert plan.clusters[0].cilium_version is None
+
+
+@pytest.mark.parametrize(("kubernetes", "cilium"), [
+    ("1.30", "1.18.14"), ("1.31", "1.18.14"),  # only Cilium 1.18 is tested on them
+    ("1.32", "1.19.3"), ("1.33", "1.19.3"),  # both are: the newest
+    ("1.34", "1.19.3"), ("1.35", "1.19.3"),
+])
+def test_the_default_cilium_is_the_newest_release_tested_on_the_kubernetes_minor(kubernetes, cilium):
+    assert versions.default_cilium(kubernetes) == cilium
+
+
+def test_a_template_without_a_cilium_version_gets_the_one_tested_on_its_minor_and_no_warning():
+    plan, problems = _cilium_plan("1.35", None)  # the example stacks' case: Cilium 1.18.14 was warned about
+    assert problems == [] and plan.warnings == () and plan.clusters[0].cilium_version == "1.19.3"
+
+
+def test_without_a_tested_cilium_the_default_is_the_newest_known_and_is_reported():
+    assert versions.default_cilium("1.36") == versions.CILIUM_VERSION == "1.19.3"
+    plan, problems = _cilium_plan("1.36", None)  # the declaration is what runs: a warning, never a refusal
+    assert problems == [] and plan.clusters[0].cilium_version == "1.19.3"
+    assert [w.path for w in plan.warnings] == ["spec.networking.cni"]
+    assert "not 1.36" in plan.warnings[0].message and "choose another Kubernetes minor" in plan.warnings[0].message
 
 
 def test_the_chosen_cilium_version_is_the_chart_fleet_installs():
@@ -248,6 +267,24 @@ def test_node_images_are_pinned_by_the_template_and_checked():
     plan, problems = _images_plan("1.35", {"aksNodeOsUpgradeChannel": "SecurityPatch"}, provider="azure")
     assert problems == [] and plan.clusters[0].node_os_upgrade_channel == "SecurityPatch"
     assert plan.clusters[0].node_release_version is None
+
+
+def test_a_gke_node_version_is_pinned_by_the_template_and_checked():
+    plan, problems = _images_plan("1.35", {"gkeNodeVersion": "1.35.1-gke.1396002"}, provider="gcp")
+    assert problems == [] and plan.clusters[0].node_version == "1.35.1-gke.1396002"
+    plan, problems = _images_plan("1.35", {"gkeNodeVersion": "1.35.1-gke.1396002"}, provider="aws")
+    assert problems == [] and plan.clusters[0].node_version is None  # a GKE version says nothing to EKS
+    _, problems = _images_plan("1.36", {"gkeNodeVersion": "1.35.1-gke.1396002"}, provider="gcp")
+    assert [(p.path, p.message.split(" (used by")[0]) for p in problems] == [(
+        "spec.nodeImages.gkeNodeVersion",
+        "GKE version 1.35.1-gke.1396002 is not a version of Kubernetes 1.36 (spec.version), the minor the control "
+        "plane runs; use a 1.36.x-gke.N version (`gcloud container get-server-config` lists them)")]
+    for wrong in ("1.35", "1.35.1", "latest", "1.35.1-gke"):
+        _, problems = _images_plan("1.35", {"gkeNodeVersion": wrong}, provider="gcp")
+        assert len(problems) == 1 and problems[0].path == "spec.nodeImages.gkeNodeVersion"
+        assert "is not a GKE version such as 1.35.1-gke.1396002" in problems[0].message
+    plan, _ = _images_plan("1.35", {}, provider="gcp")
+    assert plan.clusters[0].node_version is None  # unset: the release channel upgrades the nodes
 
 
 def test_the_pinned_ami_release_reaches_the_node_groups():

@@ -252,6 +252,25 @@ def create_only_fields(pool: NodePoolPlan, node_account_email: str) -> dict[str,
     }
 
 
+def pinned_node_version(version: str | None) -> dict[str, Any]:
+    """Node pool arguments that hold a pool on the template's GKE version (spec.nodeImages.gkeNodeVersion).
+
+    A cluster in a release channel always has node auto-upgrade on
+    (https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels), and a pool `version`
+    set next to auto-upgrade is fought over (pulumi_gcp container.NodePool `version`). The pool's
+    maintenance exclusion until end of support (GKE API v1 NodePool.maintenancePolicy
+    .exclusionUntilEndOfSupport: "the node pool will not be automatically upgraded by GKE until the
+    node pool version's end of support date"; https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters.nodePools)
+    holds it there with no date to choose: GKE sets start (creation) and end (end of support) itself.
+    The cluster-wide exclusion with scope NO_MINOR_OR_NODE_UPGRADES was not used: it needs a
+    start_time (pulumi_gcp ClusterMaintenancePolicyMaintenanceExclusionArgs) and also holds the
+    control plane's minor upgrades. Unpinned: no argument at all, the channel upgrades the nodes."""
+    if version is None:
+        return {}
+    return {"version": version,
+            "maintenance_policies": [{"exclusion_until_end_of_supports": [{"enabled": True}]}]}
+
+
 def rbac_subject(member: str) -> dict[str, str] | None:
     """An IAM member as a Kubernetes RBAC subject (GKE authenticates Google identities by email)."""
     kind, _, email = member.partition(":")
@@ -630,6 +649,7 @@ class GkeCluster(pulumi.ComponentResource):
             max_pods_per_node=MAX_PODS_PER_NODE,
             management={"auto_repair": True, "auto_upgrade": True},
             upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
+            **pinned_node_version(plan.node_version),
             node_config={
                 **node_defaults,
                 "machine_type": instance_type("gcp", pool.size),

@@ -236,6 +236,18 @@ def _eks_release(value: str | None) -> str | None:
     return value
 
 
+# A GKE version: <kubernetes version>-gke.<build>, e.g. 1.35.1-gke.1396002
+# (https://cloud.google.com/kubernetes-engine/versioning).
+_GKE_VERSION = re.compile(r"^\d+\.\d+\.\d+-gke\.\d+$")
+
+
+def _gke_version(value: str | None) -> str | None:
+    if value is not None and not _GKE_VERSION.match(value):
+        raise ValueError(f"{excerpt(value)} is not a GKE version such as 1.35.1-gke.1396002 "
+                         "(<kubernetes version>-gke.<build>, as `gcloud container get-server-config` lists them)")
+    return value
+
+
 class NodeImages(_Model):
     """Which node images the clusters run: pinned where the cloud lets a template choose, so a new
     image rolls through the waves of a rollout like any other template change."""
@@ -246,6 +258,10 @@ class NodeImages(_Model):
     aks_node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged", "None"] = Field(
         "NodeImage", description="AKS node OS upgrade channel (autoUpgradeProfile.nodeOSUpgradeChannel): NodeImage "
         "(weekly patched node images, rolled by AKS in maintenance windows), SecurityPatch, Unmanaged or None.")
+    gke_node_version: Annotated[str | None, AfterValidator(_gke_version)] = Field(
+        None, max_length=40, description="GKE version of every node pool, e.g. '1.35.1-gke.1396002' (a version of the "
+        "template's Kubernetes minor), held by a node pool maintenance exclusion until its end of support; unset: "
+        "the release channel upgrades the nodes itself.")
 
 
 class GitOps(_Model):
@@ -271,7 +287,7 @@ class TemplateSpec(_Model):
     )
     gitops: GitOps = Field(default_factory=GitOps, description="GitOps engine.")
     node_images: NodeImages = Field(default_factory=NodeImages, description="Node images (EKS AMI release, AKS "
-                                    "node OS upgrade channel).")
+                                    "node OS upgrade channel, GKE node version).")
 
 
 class ClusterTemplate(_Model):

@@ -350,7 +350,6 @@ def hard_problem(provider: str, version: str, today: date) -> str | None:
 
 # --- Cilium on EKS (where fleet installs it; AKS and GKE run the cloud's managed Cilium) ----------
 
-CILIUM_VERSION = "1.18.14"  # the chart fleet installs unless a template sets networking.ciliumVersion
 # Kubernetes minors each Cilium minor is e2e-tested on ("All Kubernetes versions listed are e2e
 # tested and guaranteed to be compatible with Cilium"), Documentation/network/kubernetes/
 # compatibility.rst of cilium/cilium at each release: v1.18.14 lists 1.30-1.33, v1.19.3 lists
@@ -359,7 +358,19 @@ CILIUM_TESTED: dict[str, tuple[str, ...]] = {
     "1.18": ("1.30", "1.31", "1.32", "1.33"),
     "1.19": ("1.32", "1.33", "1.34", "1.35"),
 }
+# The release (chart version) fleet installs of each Cilium minor of the table.
+CILIUM_RELEASES: dict[str, str] = {"1.18": "1.18.14", "1.19": "1.19.3"}
+CILIUM_VERSION = CILIUM_RELEASES[max(CILIUM_RELEASES, key=_minor_key)]  # the newest release fleet knows
 CILIUM_SOURCE = "https://docs.cilium.io/en/stable/network/kubernetes/compatibility/"
+
+
+def default_cilium(kubernetes_minor: str) -> str:
+    """The Cilium release a template gets without networking.ciliumVersion: the newest release of
+    the compatibility table tested on its Kubernetes minor, so a new Kubernetes minor brings the
+    Cilium made for it in the same template revision. No Cilium minor tested on it: the newest
+    release fleet knows, which cilium_verdict then reports."""
+    fits = [m for m, minors in CILIUM_TESTED.items() if kubernetes_minor in minors]
+    return CILIUM_RELEASES[max(fits, key=_minor_key)] if fits else CILIUM_VERSION
 
 
 def cilium_verdict(cilium_version: str, kubernetes_minor: str, introducing: bool) -> Verdict | None:
