@@ -217,6 +217,9 @@ def plan_lines(stack: str, plan: FleetPlan, width: int) -> list[tuple[str, str]]
         lines += [("", line) for line in _wrapped("  on", [
             f"{c.provider} {c.location}", f"Kubernetes {c.kubernetes_version}", c.gitops.engine,
             f"api {c.endpoint.mode}", c.network.block], width, " · ")]
+        if c.wave is not None:  # a declared rollout: the cluster's wave and the revision it runs now
+            lines += [("", line) for line in _wrapped("  rollout:", [f"wave {c.wave}", f"template {c.template}"],
+                                                      width, " · ")]
         lines += [("", line) for line in _wrapped("  node pools:", _pool_texts(c), width)]
         labels = [f"{k}={v}" for k, v in c.labels.items() if not k.startswith("enable_") and k not in _SHOWN_ELSEWHERE]
         lines += [("", line) for line in _wrapped("  labels:", labels, width)]

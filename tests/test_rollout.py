@@ -132,6 +132,16 @@ def test_plan_json_gives_each_cluster_its_wave_and_effective_version(project, ca
     assert "wave" not in rows["demo-hub"]
 
 
+def test_plan_text_shows_each_clusters_wave_and_the_revision_it_runs(project, capsys):
+    _set_reached(project, 1)
+    assert main(["plan", "--as-of", DAY]) == 0
+    blocks = {b.splitlines()[0].split()[0]: b for b in capsys.readouterr().out.split("\n\n")[1:]}
+    assert "  rollout: wave canary · template base-v2" in blocks["demo-us-east-01"].splitlines()
+    assert "  rollout: wave firsts · template base" in blocks["demo-us-central-01"].splitlines()
+    assert "  rollout: wave rest · template base" in blocks["demo-us-east-02"].splitlines()
+    assert "rollout:" not in blocks["demo-hub"]  # not on the rollout's template
+
+
 def test_status_markdown_shows_which_clusters_change_in_this_step_and_which_wait(project, tmp_path, capsys):
     base = tmp_path / "base"
     shutil.copytree(project, base)
