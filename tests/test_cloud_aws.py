@@ -414,7 +414,8 @@ def test_cilium_replaces_vpc_cni_and_kube_proxy(prod: Synth) -> None:
     assert addons == {"eks-pod-identity-agent", "coredns"}
     release_record = prod.one("kubernetes:helm.sh/v3:Release", f"{plan.name}-cilium")
     release = prod.inputs(release_record)
-    assert release["chart"] == "cilium" and release["version"].startswith("1.18.")
+    # the release tested on the cluster's minor (fleet.spec.versions.default_cilium: 1.35 -> 1.19.3)
+    assert release["chart"] == "cilium" and release["version"] == "1.19.3"
     assert release["repositoryOpts"]["repo"] == "https://helm.cilium.io/"
     values = release["values"]
     endpoint = prod.output("spoke.endpoint")
