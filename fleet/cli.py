@@ -93,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         warnings += result.plan.warnings if result else ()
         if result and not result.problems:
             if args.deep:
-                problems += _deep_problems(project_dir, config)
+                problems += _deep_problems(project_dir, config, today)
             summaries.append(f"{stack}: {_describe(result.plan)}")
     if problems:  # the report of problems stays as it was: warnings follow once they are fixed
         return _report(problems)
@@ -130,11 +130,11 @@ def _running_from_base(base: str, stack: str, today: date | None) -> dict[str, s
     return {c.name: c.kubernetes_version for c in result.plan.clusters}
 
 
-def _deep_problems(project_dir: Path, config: StackConfig) -> list[Problem]:
+def _deep_problems(project_dir: Path, config: StackConfig, today: date | None) -> list[Problem]:
     """Run the program offline and judge what it declares with the resource guardrails too."""
     from fleet.synth import synthesize
 
-    result = synthesize(project_dir, config)
+    result = synthesize(project_dir, config, as_of=today)
     if result.program_error:
         return [Problem(config.source, "", "", result.program_error)]
     return result.problems + result.guardrails
@@ -270,7 +270,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if trouble:
         return _report(trouble)
     out_dir = Path(args.out).expanduser()
-    result = synthesize(project_dir, config, out_dir, args.show_secrets, args.shard, args.jobs)
+    as_of = _as_of(args.as_of, "synth") if args.as_of else None
+    result = synthesize(project_dir, config, out_dir, args.show_secrets, args.shard, args.jobs, as_of)
     if result.problems:
         return _report(result.problems)
     if result.program_error:
@@ -801,7 +802,7 @@ def _rollout_parser(commands: Any, with_inputs: Any) -> None:
 
 def _calendar_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--as-of", metavar="YYYY-MM-DD",
-                         help="judge the Kubernetes support calendar at this day (default: today)")
+                         help="judge the Kubernetes support calendar at this day (default: FLEET_AS_OF, else today)")
     command.add_argument("--base", metavar="DIR",
                          help="checkout of the base branch: its clusters' versions are what runs, so only a "
                               "version the head introduces can be refused by the calendar (the PR check); "
@@ -843,6 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--show-secrets", action="store_true", help="write secret values instead of [secret]")
     synth.add_argument("--shard", help="a sharded environment: only this shard (fleet shards lists them)")
     synth.add_argument("--jobs", "-j", type=int, default=1, help="shards synthesised at once, in processes")
+    synth.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge the Kubernetes support calendar at this day, "
+                       "in the program and every shard's too (default: FLEET_AS_OF, else today)")
     synth.set_defaults(run=cmd_synth)
 
     diff = commands.add_parser("diff", help="compare two synth outputs (exit 0 equal, 2 different, 1 error)")

@@ -243,13 +243,14 @@ class _Member:
 
 
 def expand(declaration: Declaration, settings: StackSettings, stack: str,
-           today: date | None = None, running: Mapping[str, str] | None = None) -> tuple[FleetPlan, list[Problem]]:
+           today: date, running: Mapping[str, str] | None = None) -> tuple[FleetPlan, list[Problem]]:
     """All clusters of all ClusterSets, or the problems that stop us (all of them).
 
+    `today`: the day the support calendar is judged at (the caller's clock; this reads none).
     `running` maps each cluster that exists to the Kubernetes minor it runs (from the base of a
     pull request); a cluster missing from it is new. None: the declaration is taken as what runs
     (`pulumi up` deploys what a reviewed pull request merged), so no date alone refuses it."""
-    context = _Context(settings, stack, today or date.today(), declaration.templates, running)
+    context = _Context(settings, stack, today, declaration.templates, running)
     if not declaration.cluster_sets:
         context.problems.append(Problem("", "", "", "no ClusterSet document found in the declaration"))
     clusters: list[ClusterPlan] = []

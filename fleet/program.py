@@ -23,7 +23,7 @@ from fleet.plan import ClusterPlan
 from fleet.problems import Problem
 from fleet.settings import NAMESPACE, SECRET_KEYS, SETTING_KEYS
 from fleet.shards import HUB_SHARD, find_shard, plan_shards
-from fleet.stack import StackConfig, StackResult, decode_config_value, plan_stack, resolve_shard
+from fleet.stack import StackConfig, StackResult, clock_today, decode_config_value, plan_stack, resolve_shard
 
 
 def config_from_pulumi(project_dir: Path) -> tuple[StackConfig, list[Problem]]:
@@ -53,7 +53,9 @@ def main(project_dir: Path) -> StackResult:
     # collector rescans the growing heap again and again (half the CPU). Collect less, as mypy does.
     gc.set_threshold(200_000, 30, 30)
     config, problems = config_from_pulumi(project_dir)
-    result = plan_stack(config, project_dir) if not problems else None
+    today, trouble = clock_today()  # FLEET_AS_OF (`fleet synth` sets it), else today: docs/upgrading.md
+    problems = problems + trouble
+    result = plan_stack(config, project_dir, today) if not problems else None
     problems = problems or (result.problems if result else [])
     if problems or result is None:
         # RunError stops the update with these lines and no traceback; nothing was declared yet.

@@ -9,6 +9,7 @@ Every message names the cluster, the rule and the fix.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -83,10 +84,10 @@ def _production_protection(cluster: ClusterPlan) -> str | None:
             "fleet:protect: false from the production stack")
 
 
-def _supported_version(cluster: ClusterPlan) -> str | None:
+def _supported_version(cluster: ClusterPlan, today: date) -> str | None:
     # Only what no policy accepts (fleet.spec.versions.hard_problem): past standard support is the
     # planner's warning, never this rule's error (a date alone must not stop a deploy).
-    message = versions.hard_problem(cluster.provider, cluster.kubernetes_version, date.today())
+    message = versions.hard_problem(cluster.provider, cluster.kubernetes_version, today)
     return f"cluster '{cluster.name}': {message}" if message else None
 
 
@@ -115,36 +116,41 @@ def _deployer_from_config(cluster: ClusterPlan) -> str | None:
             f"{DEPLOYER_FORMS[cluster.provider]}")
 
 
-PLAN_RULES: tuple[PlanRule, ...] = (
-    PlanRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
-             _gdpr_residency),
-    PlanRule("production-private-endpoint", "Production API endpoints are never open to the internet.",
-             _production_endpoint),
-    PlanRule("production-secrets-encryption", "Production clusters encrypt Secrets with a managed key.",
-             _production_encryption),
-    PlanRule("production-deletion-protection", "Production clusters are protected from deletion.",
-             _production_protection),
-    PlanRule("supported-kubernetes-version", "Kubernetes version is inside the cloud's support window.",
-             _supported_version),
-    PlanRule("engine-fits-start-capacity", "The node pools a cluster starts with can run its GitOps engine.",
-             behaviour.gitops.engine_capacity),
-    PlanRule("deployer-from-config", "The deployer's access is keyed on stack configuration, not the caller.",
-             _deployer_from_config),
-)
+def plan_rules(today: date) -> tuple[PlanRule, ...]:
+    """The plan rules, the support calendar judged at `today`: the caller's day (`--as-of`,
+    FLEET_AS_OF or the clock, all read by the shell), never read here."""
+    return (
+        PlanRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
+                 _gdpr_residency),
+        PlanRule("production-private-endpoint", "Production API endpoints are never open to the internet.",
+                 _production_endpoint),
+        PlanRule("production-secrets-encryption", "Production clusters encrypt Secrets with a managed key.",
+                 _production_encryption),
+        PlanRule("production-deletion-protection", "Production clusters are protected from deletion.",
+                 _production_protection),
+        PlanRule("supported-kubernetes-version", "Kubernetes version is inside the cloud's support window.",
+                 functools.partial(_supported_version, today=today)),
+        PlanRule("engine-fits-start-capacity", "The node pools a cluster starts with can run its GitOps engine.",
+                 behaviour.gitops.engine_capacity),
+        PlanRule("deployer-from-config", "The deployer's access is keyed on stack configuration, not the caller.",
+                 _deployer_from_config),
+    )
 
 
-def violations(plan: FleetPlan) -> Iterator[tuple[ClusterPlan, PlanRule, str]]:
+def violations(plan: FleetPlan, today: date) -> Iterator[tuple[ClusterPlan, PlanRule, str]]:
+    rules = plan_rules(today)
     for cluster in plan.clusters:
-        for rule in PLAN_RULES:
+        for rule in rules:
             message = rule.check(cluster)
             if message:
                 yield cluster, rule, message
 
 
-def check_plan(plan: FleetPlan, declaration: Declaration) -> list[Problem]:
-    """Rule violations as located problems (the region entry that declared the cluster)."""
+def check_plan(plan: FleetPlan, declaration: Declaration, today: date) -> list[Problem]:
+    """Rule violations as located problems (the region entry that declared the cluster), the
+    support calendar judged at `today`."""
     problems = []
-    for cluster, rule, message in violations(plan):
+    for cluster, rule, message in violations(plan, today):
         owner = next(c for c in declaration.cluster_sets if c.model.metadata.name == cluster.cluster_set)
         regions = [r.name for r in owner.model.spec.regions]  # type: ignore[union-attr]
         path = "spec.hub" if cluster.is_hub else f"spec.regions[{regions.index(cluster.region)}]"
@@ -390,14 +396,14 @@ def _workload_identity(resource: Resource, stack: Sequence[Resource]) -> list[st
             f"settings in fleet/clouds/{shape.cloud}.py"]
 
 
-def _version_window(resource: Resource, stack: Sequence[Resource]) -> list[str]:
+def _version_window(resource: Resource, stack: Sequence[Resource], today: date) -> list[str]:
     shape = CLUSTER_SHAPES.get(resource.type)
     if shape is None:
         return []
     version = lookup(resource.inputs, shape.version)
     if not isinstance(version, str) or version == UNKNOWN:
         return []  # unset: the cloud picks its default, which it supports
-    message = versions.hard_problem(shape.cloud, version, date.today())  # never standard support alone
+    message = versions.hard_problem(shape.cloud, version, today)  # never standard support alone
     if not message:
         return []
     return [f"{_where(resource)}: {message}; set spec.version of its template to a supported version"]
@@ -514,27 +520,34 @@ def _no_plaintext_credentials(resource: Resource, stack: Sequence[Resource]) -> 
             "switch to keyless access (workload identity)"]
 
 
-GUARDRAILS: tuple[ResourceRule, ...] = (
-    ResourceRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
-                 _residency),
-    ResourceRule("production-private-endpoint", "Production API endpoints are never open to the internet.",
-                 _private_endpoint),
-    ResourceRule("production-secrets-encryption", "Production clusters encrypt Secrets with a managed key.",
-                 _secrets_encryption),
-    ResourceRule("production-deletion-protection", "Production clusters are protected from deletion.",
-                 _deletion_protection, needs_stack=True),
-    ResourceRule("production-workload-identity", "Production clusters give pods cloud identities (no keys).",
-                 _workload_identity, needs_stack=True),
-    ResourceRule("supported-kubernetes-version", "Kubernetes version is inside the cloud's support window.",
-                 _version_window),
-    ResourceRule("no-plaintext-credentials", "No credential in plain text in any resource input or output.",
-                 _no_plaintext_credentials),
-)
+CREDENTIALS = ResourceRule("no-plaintext-credentials", "No credential in plain text in any resource input or output.",
+                           _no_plaintext_credentials)
 
 
-# The guardrails (fleet's own policy) and what the clouds, charts and operators enforce
-# (fleet.behaviour): `fleet synth`, `fleet validate --deep` and the policy pack run all of them.
-RESOURCE_RULES: tuple[ResourceRule, ...] = GUARDRAILS + behaviour.RULES
+def guardrails(today: date) -> tuple[ResourceRule, ...]:
+    """fleet's own resource rules, the support calendar judged at `today`: the caller's day
+    (`fleet synth --as-of`, FLEET_AS_OF or the clock, all read by the shell), never read here."""
+    return (
+        ResourceRule("gdpr-data-residency", "Clusters labelled compliance: gdpr run only in EU/EEA locations.",
+                     _residency),
+        ResourceRule("production-private-endpoint", "Production API endpoints are never open to the internet.",
+                     _private_endpoint),
+        ResourceRule("production-secrets-encryption", "Production clusters encrypt Secrets with a managed key.",
+                     _secrets_encryption),
+        ResourceRule("production-deletion-protection", "Production clusters are protected from deletion.",
+                     _deletion_protection, needs_stack=True),
+        ResourceRule("production-workload-identity", "Production clusters give pods cloud identities (no keys).",
+                     _workload_identity, needs_stack=True),
+        ResourceRule("supported-kubernetes-version", "Kubernetes version is inside the cloud's support window.",
+                     functools.partial(_version_window, today=today)),
+        CREDENTIALS,
+    )
+
+
+def resource_rules(today: date) -> tuple[ResourceRule, ...]:
+    """The guardrails (fleet's own policy) and what the clouds, charts and operators enforce
+    (fleet.behaviour): `fleet synth`, `fleet validate --deep` and the policy pack run all of them."""
+    return guardrails(today) + behaviour.RULES
 
 
 @dataclass(frozen=True)
@@ -547,26 +560,26 @@ class Violation:
         return f"[{self.rule.id}] {self.message}"
 
 
-def check_resources(resources: Sequence[Resource],
-                    rules: Sequence[ResourceRule] = RESOURCE_RULES) -> list[Violation]:
+def check_resources(resources: Sequence[Resource], rules: Sequence[ResourceRule]) -> list[Violation]:
     stack = resources if isinstance(resources, Stack) else Stack(resources)
     return [Violation(rule, resource, message)
             for resource in stack for rule in rules for message in rule.check(resource, stack)]
 
 
 def _output_violations(outputs: Any) -> list[Violation]:
-    rule = next(r for r in RESOURCE_RULES if r.id == "no-plaintext-credentials")
     paths = list(plaintext_credentials(outputs)) if isinstance(outputs, Mapping) else []
-    return [Violation(rule, None, f"stack output {p} holds a credential in plain text; export it with "
+    return [Violation(CREDENTIALS, None, f"stack output {p} holds a credential in plain text; export it with "
                       "pulumi.Output.secret") for p in paths]
 
 
-def check_synth(document: Mapping[str, Any]) -> list[Violation]:
-    """Every resource rule on a `fleet synth` document (resources.json), outputs included."""
-    return check_resources(Stack.from_synth(document)) + _output_violations(document.get("outputs"))
+def check_synth(document: Mapping[str, Any], today: date) -> list[Violation]:
+    """Every resource rule on a `fleet synth` document (resources.json), outputs included, the
+    support calendar judged at `today`."""
+    found = check_resources(Stack.from_synth(document), resource_rules(today))
+    return found + _output_violations(document.get("outputs"))
 
 
-def synth_problems(document: Mapping[str, Any], source: str) -> list[Problem]:
+def synth_problems(document: Mapping[str, Any], source: str, today: date) -> list[Problem]:
     """check_synth as problems located at `source` (the resources.json file) and the resource."""
     return [Problem(source, f"{v.resource.type}/{v.resource.name}" if v.resource else "outputs", "", str(v))
-            for v in check_synth(document)]
+            for v in check_synth(document, today)]

@@ -74,6 +74,24 @@ class StackResult:
     plan: FleetPlan
     settings: StackSettings
     problems: list[Problem]
+    as_of: date | None = None  # the day the support calendar was judged at (None: never judged)
+
+
+# The imperative shell's one clock input: the day the Kubernetes support calendar is judged at.
+# Pure code (fleet.plan, fleet.spec, fleet.rules) only ever receives it (docs/upgrading.md).
+AS_OF_VARIABLE = "FLEET_AS_OF"
+
+
+def clock_today(environ: Mapping[str, str] | None = None) -> tuple[date, list[Problem]]:
+    """FLEET_AS_OF (YYYY-MM-DD) when set, else the system's date; a malformed value is a problem."""
+    text = (os.environ if environ is None else environ).get(AS_OF_VARIABLE, "").strip()
+    if not text:
+        return date.today(), []
+    try:
+        return date.fromisoformat(text), []
+    except ValueError:
+        return date.today(), [Problem(AS_OF_VARIABLE, "", "", f"{excerpt(text)} is not a day: expected YYYY-MM-DD, "
+                                      "the day the Kubernetes support calendar is judged at (unset: today)")]
 
 
 def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig, list[Problem]]:
@@ -223,7 +241,7 @@ def plans_reused() -> Iterator[None]:
         _PLANS = outer
 
 
-def _plan_key(config: StackConfig, project_dir: Path, today: date | None,
+def _plan_key(config: StackConfig, project_dir: Path, today: date,
               running: Mapping[str, str] | None) -> tuple[Any, ...] | None:
     """What a plan depends on: the settings, the declaration files' bytes, the day, what runs."""
     settings, problems = parse_settings(config.fleet_values(), config.source)
@@ -242,7 +260,12 @@ def _plan_key(config: StackConfig, project_dir: Path, today: date | None,
 def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None,
                running: Mapping[str, str] | None = None) -> StackResult:
     """Settings -> documents -> plan -> guardrails; every problem found on the way, together
-    (planned once per configuration inside plans_reused)."""
+    (planned once per configuration inside plans_reused). `today`: the day the support calendar
+    is judged at; None: the shell's clock (clock_today)."""
+    if today is None:
+        today, trouble = clock_today()
+        if trouble:
+            return StackResult(FleetPlan(()), parse_settings(config.fleet_values(), config.source)[0], trouble)
     if _PLANS is None:
         return _plan_stack(config, project_dir, today, running)
     key = _plan_key(config, project_dir, today, running)
@@ -253,8 +276,8 @@ def plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date
     return _PLANS[key]
 
 
-def _plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: date | None = None,
-               running: Mapping[str, str] | None = None) -> StackResult:
+def _plan_stack(config: StackConfig, project_dir: Path, today: date,
+                running: Mapping[str, str] | None = None) -> StackResult:
     """Settings -> documents -> plan -> guardrails; every problem found on the way, together.
     `running`: cluster -> Kubernetes minor it runs (fleet.plan.expand); warnings ride on the plan."""
     from fleet import rules  # guardrails reuse the plan; imported here to keep start-up lean
@@ -270,9 +293,9 @@ def _plan_stack(config: StackConfig, project_dir: Path = PROJECT_DIR, today: dat
     plan, plan_problems = expand(declaration, settings, config.stack, today, running)
     if plan_problems:
         replaced = _replaced_templates(config, project_dir)
-        return StackResult(plan, settings, [_explain_override(p, replaced) for p in plan_problems])
+        return StackResult(plan, settings, [_explain_override(p, replaced) for p in plan_problems], today)
     sharding = shard_problems(plan, config.source) if settings.sharding == "region" else []
-    return StackResult(plan, settings, sharding + rules.check_plan(plan, declaration))
+    return StackResult(plan, settings, sharding + rules.check_plan(plan, declaration, today), today)
 
 
 def _replaced_templates(config: StackConfig, project_dir: Path) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """fleet.rules' resource rules as CrossGuard policies.
 
-Each rule of fleet.rules.RESOURCE_RULES becomes one policy of the same name: a
+Each rule of fleet.rules.resource_rules(day) becomes one policy of the same name: a
 ResourceValidationPolicy when one resource is enough to judge it, a StackValidationPolicy when a
 guarantee lives in a companion resource (the EKS Pod Identity add-on, the AKS deletion lock).
 What the policy SDK hands over is first turned into the shape `fleet synth` records
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import pulumi_policy.policy as _sdk
@@ -127,7 +128,9 @@ def _stack_policy(rule: rules.ResourceRule) -> StackValidationPolicy:
     return StackValidationPolicy(name=rule.id, description=rule.description, validate=validate)
 
 
-def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
-    """One policy per fleet.rules resource rule (and the secret markers turned on)."""
+def policies(today: date) -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """One policy per fleet.rules resource rule, the support calendar judged at `today` (and the
+    secret markers turned on)."""
     keep_secret_markers()
-    return [_stack_policy(rule) if rule.needs_stack else _resource_policy(rule) for rule in rules.RESOURCE_RULES]
+    return [_stack_policy(rule) if rule.needs_stack else _resource_policy(rule)
+            for rule in rules.resource_rules(today)]

@@ -21,6 +21,7 @@ from fleet.cli import main
 from fleet.clouds.gcp import GOOGLE_TRUST_SERVICES_ROOTS
 from fleet.gitops import hub
 from fleet.recorded import Stack
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import synthesize
 from fleet.synth.diff import diff_synth
@@ -212,8 +213,8 @@ def test_the_gateway_registrations_validate(gateway, shared_dir: Path) -> None:
 
 def test_the_gateway_fleet_holds_no_long_lived_credential(gateway) -> None:
     synth, revealed = gateway
-    assert not [v for v in rules.check_synth(synth) if v.rule.id.startswith(("no-long-lived", "aws-web", "gcp-fed",
-                                                                            "azure-federated-credential-limit"))]
+    assert not [v for v in rules.check_synth(synth, AS_OF)
+                if v.rule.id.startswith(("no-long-lived", "aws-web", "gcp-fed", "azure-federated-credential-limit"))]
     assert "bearerToken" not in json.dumps(revealed)
 
 
@@ -221,7 +222,7 @@ def test_the_gateway_fleet_holds_no_long_lived_credential(gateway) -> None:
 
 
 def messages(rule_id: str, document: dict) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == rule_id)
     stack = Stack.from_synth(document)
     return [m for resource in stack for m in rule.check(resource, stack)]
 

@@ -19,6 +19,7 @@ from fleet.behaviour import aws as rules
 from fleet.plan import DECOMMISSION_TAG
 from fleet.recorded import Stack
 from fleet.rules import check_resources
+from fleet.spec.versions import AS_OF
 from fleet.synth.diff import diff_synth
 from tests.test_zero_touch import edited, stack_config, synth
 
@@ -61,8 +62,8 @@ def test_example_stacks_pass(rule_id: str, prod_synth: Document, staging_synth: 
 
 
 def test_every_rule_is_run_by_synth_validate_and_the_policy_pack() -> None:
-    from fleet.rules import RESOURCE_RULES
-    assert {r.id for r in rules.RULES} <= {r.id for r in RESOURCE_RULES}
+    from fleet.rules import resource_rules
+    assert {r.id for r in rules.RULES} <= {r.id for r in resource_rules(AS_OF)}
 
 
 # --- eks-cni-before-nodes ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from fleet import rules
 from fleet.clouds import aks_system_pool, azure_rbac, poolnames
 from fleet.recorded import Resource, Stack
+from fleet.spec.versions import AS_OF
 from fleet.synth.diff import diff_synth
 
 AGENT_POOL = "azure-native:containerservice:AgentPool"
@@ -31,7 +32,7 @@ def recorded(document: dict) -> Stack:
 
 
 def messages(rule_id: str, stack: Stack) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == rule_id)
     return [m for resource in stack for m in rule.check(resource, stack)]
 
 

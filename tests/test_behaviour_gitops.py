@@ -23,6 +23,7 @@ from fleet.gitops import argocd, flux
 from fleet.gitops.identity import FLEET_LABELS
 from fleet.recorded import Stack
 from fleet.settings import parse_settings
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import fakes, synthesize
 from fleet.synth.diff import diff_synth
@@ -37,7 +38,7 @@ def recorded(document: dict) -> Stack:
 
 
 def messages(rule_id: str, stack: Stack) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == rule_id)
     return [m for resource in stack for m in rule.check(resource, stack)]
 
 
@@ -278,7 +279,7 @@ def test_fleet_validate_refuses_a_hub_that_cannot_run_its_engine(tmp_path: Path,
 
 def test_production_requires_the_deployer() -> None:
     plan, _ = plan_documents(template(), cluster_set())
-    rule = next(r for r in rules.PLAN_RULES if r.id == "deployer-from-config")
+    rule = next(r for r in rules.plan_rules(AS_OF) if r.id == "deployer-from-config")
     message = rule.check(plan.hubs[0])
     assert message is not None and "cluster 'demo-hub' on aws has no fleet:deployer.aws" in message
     assert "arn:aws:iam::<account>:role/<name>" in message
@@ -292,7 +293,7 @@ def test_the_deployer_is_not_also_an_admin() -> None:
     role = "arn:aws:iam::123456789012:role/deployer"
     plan, _ = plan_documents(template(), cluster_set(environment="staging"), settings={
         "gcpProject": "p", "deployer": {"aws": role}, "admins": {"aws": [role]}})
-    rule = next(r for r in rules.PLAN_RULES if r.id == "deployer-from-config")
+    rule = next(r for r in rules.plan_rules(AS_OF) if r.id == "deployer-from-config")
     message = rule.check(plan.hubs[0]) or ""
     assert f"{role} is both fleet:deployer.aws and in fleet:admins.aws" in message
 

@@ -118,8 +118,8 @@ def test_deep_validation_runs_the_program_and_its_guardrails(capsys, monkeypatch
 
     judged = []
     real = synth.synth_problems
-    monkeypatch.setattr(synth, "synth_problems", lambda doc, source: judged.append(len(doc["resources"]))
-                        or real(doc, source))
+    monkeypatch.setattr(synth, "synth_problems", lambda doc, source, today: judged.append(len(doc["resources"]))
+                        or real(doc, source, today))
     assert main(["validate", "--deep", "--stack", "staging"]) == 0
     assert judged and judged[0] > 100  # every recorded resource went through the resource rules
     assert "valid: staging" in capsys.readouterr().out

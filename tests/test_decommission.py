@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import pytest
 
 from fleet.cli import main
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, StackConfig, plan_stack
 from fleet.synth.diff import CLUSTER_TYPES, diff_synth, render_markdown, render_text
 from tests.test_zero_touch import BOOTSTRAP_TYPES, CLUSTER_NAME_INPUT, K8S_PROVIDER, edited, stack_config, synth
@@ -150,4 +151,4 @@ def test_decommission_step_one_lifts_protection_without_deleting_anything(prod_s
     assert third["protect"] is False and third["inputs"]["deletionProtection"] is False
     assert third["inputs"]["tags"]["fleet-decommission"] == "true"
     assert all(r["protect"] for name, r in clusters.items() if name != "production-fleet-us-east-03-eks")
-    assert check_synth(marked) == []
+    assert check_synth(marked, AS_OF) == []

@@ -21,6 +21,7 @@ from fleet.gitops import argocd, controller_service_accounts, flux, hub
 from fleet.gitops.identity import addons_path
 from fleet.plan import FleetPlan
 from fleet.rules import check_synth
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import synthesize
 from fleet.synth.fakes.kubernetes import RESOURCES
@@ -397,7 +398,7 @@ def test_no_long_lived_credential_anywhere(matrix, revealed) -> None:
         text = json.dumps(inputs)
         assert "bearerToken" not in text, name
         assert "service-account-token" not in text, name
-    rules = {v.rule.id for v in check_synth(synth)}
+    rules = {v.rule.id for v in check_synth(synth, AS_OF)}
     assert "no-long-lived-spoke-credentials" not in rules
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import date
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from fleet import rules
 from fleet.cli import main
 from fleet.spec import versions
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR
 from tests.helpers import cluster_set, dump, template
 
@@ -57,7 +57,7 @@ def changed(resource: rules.Resource, protect: bool | None = None, **paths: Any)
 
 
 def violations(rule_id: str, resource: rules.Resource, stack: list[rules.Resource] | None = None) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == rule_id)
     return [f"[{rule.id}] {m}" for m in rule.check(resource, stack if stack is not None else [resource])]
 
 
@@ -76,7 +76,7 @@ def assert_names_cluster_rule_and_fix(messages: list[str], resource: rules.Resou
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_shipped_stacks_break_no_resource_rule(stack: str, prod_synth: dict, staging_synth: dict) -> None:
     document = {"prod": prod_synth, "staging": staging_synth}[stack]
-    assert [str(v) for v in rules.check_synth(document)] == []
+    assert [str(v) for v in rules.check_synth(document, AS_OF)] == []
 
 
 def test_rules_read_secrets_and_unknowns_as_synth_writes_them() -> None:
@@ -242,7 +242,7 @@ def test_eks_production_workload_identity_is_the_pod_identity_addon(prod_stack) 
 def test_kubernetes_version_inside_the_support_window(type_: str, prod_stack) -> None:
     cluster = first(prod_stack, type_)
     shape = rules.CLUSTER_SHAPES[type_]
-    current = versions.supported_minors(shape.cloud, date.today())[-1]
+    current = versions.supported_minors(shape.cloud, AS_OF)[-1]
     assert violations("supported-kubernetes-version", changed(cluster, **{shape.version: current})) == []
     failing = changed(cluster, **{shape.version: "1.28"})
     messages = violations("supported-kubernetes-version", failing)
@@ -310,9 +310,9 @@ def test_a_plain_kubeconfig_in_provider_inputs_fails(prod_stack) -> None:
 
 
 def test_plain_credentials_in_stack_outputs_fail(prod_synth: dict) -> None:
-    assert rules.check_synth(prod_synth) == []
+    assert rules.check_synth(prod_synth, AS_OF) == []
     leaked = dict(prod_synth, outputs=dict(prod_synth["outputs"], kubeconfigs={"hub": KUBECONFIG_WITH_TOKEN}))
-    messages = [str(v) for v in rules.check_synth(leaked)]
+    messages = [str(v) for v in rules.check_synth(leaked, AS_OF)]
     assert messages == ["[no-plaintext-credentials] stack output kubeconfigs.hub holds a credential in plain text; "
                         "export it with pulumi.Output.secret"]
 
@@ -327,7 +327,7 @@ def test_fleet_validate_rejects_a_gdpr_cluster_in_a_us_location(tmp_path, capsys
         {"name": "us-east", "clusters": 1, "template": "base", "provider": "aws", "labels": {"compliance": "gdpr"}},
     ])
     declaration = tmp_path / "fleet.yaml"
-    current = versions.supported_minors("aws", date.today())[-1]
+    current = versions.supported_minors("aws", AS_OF)[-1]
     declaration.write_text(dump(template(version=current), fleet))
     assert main(["validate", "-f", str(declaration)]) == 1
     err = capsys.readouterr().err.splitlines()

@@ -21,6 +21,7 @@ from fleet.credentials import credential_in
 from fleet.problems import excerpt
 from fleet.project import display_path, find_project
 from fleet.safeyaml import MAX_BYTES, LoadError, load_documents, load_json
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, StackConfig, plan_stack, read_stack_file
 from tests.helpers import cluster_set, dump, messages, plan_documents, template
 
@@ -46,7 +47,7 @@ def flux_instance(url: str) -> rules.Resource:
 
 
 def guardrail(resource: rules.Resource) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == "no-plaintext-credentials")
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == "no-plaintext-credentials")
     return rule.check(resource, [resource])
 
 
@@ -75,7 +76,7 @@ def test_guardrail_leaves_urls_without_credentials_alone(url: str) -> None:
 
 def test_no_false_positives_in_the_real_synths(prod_synth: dict, staging_synth: dict) -> None:
     for document in (prod_synth, staging_synth):
-        assert [str(v) for v in rules.check_synth(document) if v.rule.id == "no-plaintext-credentials"] == []
+        assert [str(v) for v in rules.check_synth(document, AS_OF) if v.rule.id == "no-plaintext-credentials"] == []
 
 
 @pytest.mark.parametrize("where", ["ClusterSet", "stack"])

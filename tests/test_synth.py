@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from fleet.cli import main
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, read_stack_file
 from fleet.synth import engine
 from fleet.synth.engine import run_program
@@ -96,7 +97,7 @@ def test_an_invalid_declaration_declares_nothing(tmp_path, monkeypatch):
         "template: production-blueprint\n    - name: eu-west", "template: prod-bluprint\n    - name: eu-west"))
     config, _ = read_stack_file(PROJECT_DIR, "prod")
     with pytest.raises(pulumi.RunError) as raised:
-        run_program(PROJECT_DIR, config.with_declaration_files([str(bad)]))
+        run_program(PROJECT_DIR, config.with_declaration_files([str(bad)]), AS_OF)
     message = str(raised.value)
     assert message.startswith("2 problem(s) in the fleet declaration:")
     assert "spec.regions[0].template: unknown template 'prod-bluprint' (did you mean 'production-blueprint'?)" \

@@ -18,6 +18,7 @@ import pytest
 
 from fleet import rules
 from fleet.recorded import Stack
+from fleet.spec.versions import AS_OF
 from fleet.stack import PROJECT_DIR, StackConfig
 from fleet.synth.diff import Change, diff_synth, render_text
 from tests.gitops_support import normalise_numbers
@@ -252,7 +253,7 @@ def broken(document: dict, name: str, change: Callable[[dict], None], type_: str
 
 
 def rule_messages(rule_id: str, stack: Stack) -> list[str]:
-    rule = next(r for r in rules.RESOURCE_RULES if r.id == rule_id)
+    rule = next(r for r in rules.resource_rules(AS_OF) if r.id == rule_id)
     return [m for resource in stack for m in rule.check(resource, stack)]
 
 

@@ -314,14 +314,15 @@ def test_lts_without_the_premium_tier_is_refused_by_a_behaviour_rule():
     import dataclasses
 
     from fleet.recorded import Resource
-    from fleet.rules import check_resources
+    from fleet.rules import check_resources, resource_rules
     from tests.test_cloud_azure import HUB_EGRESS, plans, synth_cluster
 
     lts = dataclasses.replace(plans()["spoke"], extended_support=True)
     record = synth_cluster(lts, HUB_EGRESS).one("containerservice:ManagedCluster")
     good = Resource(record.type, record.name, record.name, dict(record.inputs))
-    assert [v for v in check_resources([good]) if v.rule.id == "aks-lts-on-premium"] == []
+    judged = resource_rules(versions.AS_OF)
+    assert [v for v in check_resources([good], judged) if v.rule.id == "aks-lts-on-premium"] == []
     standard = {"name": "Base", "tier": "Standard"}
     bad = Resource(record.type, record.name, record.name, {**record.inputs, "sku": standard})
-    found = [str(v) for v in check_resources([bad]) if v.rule.id == "aks-lts-on-premium"]
+    found = [str(v) for v in check_resources([bad], judged) if v.rule.id == "aks-lts-on-premium"]
     assert len(found) == 1 and "LTS needs sku.tier Premium" in found[0]

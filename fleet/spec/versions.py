@@ -443,7 +443,3 @@ def support_table_markdown(today: date) -> str:
     ]
     lines += [f"- {_SERVICE_NAMES[p]}: {SOURCES[p]}" for p in ("aws", "azure", "gcp")]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(support_table_markdown(date.today()))

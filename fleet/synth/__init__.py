@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,23 +69,28 @@ class SynthResult:
 
 
 def synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None = None,
-               show_secrets: bool = False, shard: str | None = None, jobs: int = 1) -> SynthResult:
+               show_secrets: bool = False, shard: str | None = None, jobs: int = 1,
+               as_of: date | None = None) -> SynthResult:
     """Validate first (nothing runs on an invalid declaration), then run `__main__.py`, record, and
     judge what it declared with the resource guardrails (the functions the policy pack runs).
+
+    `as_of`: the day the support calendar is judged at, by the validation, the program (every
+    shard's too) and the guardrails alike; None: the shell's clock (fleet.stack.clock_today).
 
     A sharded environment (fleet:sharding: region) runs its own stack, then each shard's against the
     environment's synthesised outputs, all into one document (each resource naming its stack), or
     only `shard` (`jobs`: shards synthesised at once, in separate processes)."""
     _load()
     with plans_reused():
-        return _synthesize(project_dir, config, out_dir, show_secrets, shard, jobs)
+        return _synthesize(project_dir, config, out_dir, show_secrets, shard, jobs, as_of)
 
 
 def _synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None, show_secrets: bool,
-                shard: str | None, jobs: int) -> SynthResult:
-    stack = plan_stack(config, project_dir)
-    if stack.problems:
+                shard: str | None, jobs: int, as_of: date | None) -> SynthResult:
+    stack = plan_stack(config, project_dir, as_of)
+    if stack.problems or stack.as_of is None:
         return SynthResult(stack, None)
+    as_of = stack.as_of  # one day for the whole synth, however long it runs
     shard = shard or config.shard
     sharded = stack.settings.sharding == "region"
     if shard is not None and not sharded:
@@ -99,14 +105,14 @@ def _synthesize(project_dir: Path, config: StackConfig, out_dir: Path | None, sh
         plan = stack.plan
         try:
             if sharded:
-                recording, plan = run_sharded(project_dir, config.of_shard(None), plan, shard, jobs)
+                recording, plan = run_sharded(project_dir, config.of_shard(None), plan, as_of, shard, jobs)
             else:
-                recording = run_program(project_dir, config)
+                recording = run_program(project_dir, config, as_of)
         except (pulumi.RunError, UnknownStackError, ShardError) as error:
             return SynthResult(stack, None, str(error))
         document = synth_document(recording, plan)
         source = str(out_dir / "resources.json") if out_dir else f"synth of stack {config.stack}"
-        guardrails = synth_problems(document, source)
+        guardrails = synth_problems(document, source, as_of)
         if out_dir is not None:
             revealed = synth_document(recording, plan, show_secrets=True) if show_secrets else document
             try:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import runpy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from fleet.shards import shard_stack_config
-from fleet.stack import StackConfig
+from fleet.stack import AS_OF_VARIABLE, StackConfig
 from fleet.synth.fakes import fake_invoke, fake_resource
 
 # Markers of the Pulumi property wire format (sdk/proto: rpc.py).
@@ -157,13 +159,34 @@ def config_strings(config: StackConfig) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.values.items()}
 
 
-def run_program(project_dir: Path, config: StackConfig, project: str = "fleet",
+def run_program(project_dir: Path, config: StackConfig, as_of: date, project: str = "fleet",
                 stacks: dict[str, Any] | None = None) -> Recording:
-    """Run `project_dir/__main__.py` for `config.pulumi_stack` under the mock engine. A shard runs
-    with its own stack file's settings (fleet.shards.shard_stack_config), as under `pulumi up`;
-    `stacks`: outputs of stacks synthesised before, for its StackReference.
+    """Run `project_dir/__main__.py` for `config.pulumi_stack` under the mock engine, judging the
+    support calendar at `as_of`. A shard runs with its own stack file's settings
+    (fleet.shards.shard_stack_config), as under `pulumi up`; `stacks`: outputs of stacks
+    synthesised before, for its StackReference.
 
     Raises whatever the program raises (pulumi.RunError for an invalid declaration)."""
+    with judged_at(as_of):
+        return _run_program(project_dir, config, project, stacks)
+
+
+@contextlib.contextmanager
+def judged_at(day: date) -> Iterator[None]:
+    """The program reads the day from FLEET_AS_OF, as a user sets it under `pulumi up`."""
+    before = os.environ.get(AS_OF_VARIABLE)
+    os.environ[AS_OF_VARIABLE] = day.isoformat()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(AS_OF_VARIABLE, None)
+        else:
+            os.environ[AS_OF_VARIABLE] = before
+
+
+def _run_program(project_dir: Path, config: StackConfig, project: str,
+                 stacks: dict[str, Any] | None) -> Recording:
     pulumi_settings.ROOT.set(None)
     values, secret_keys = _stack_values(config)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()},
