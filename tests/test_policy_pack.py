@@ -4,12 +4,14 @@ is what `pulumi preview --policy-pack policy` does, minus the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
 import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -19,7 +21,8 @@ from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from fleet import rules
-from fleet.stack import PROJECT_DIR
+from fleet.spec.versions import AS_OF
+from fleet.stack import AS_OF_VARIABLE, PROJECT_DIR
 
 POLICY_DIR = PROJECT_DIR / "policy"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -44,7 +47,7 @@ def analyzer():
     """The SDK's analyzer service holding the pack's policies (what `PolicyPack(...)` serves)."""
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-    return _PolicyAnalyzerServicer(guardrails.PACK_NAME, "0.1.0", guardrails.policies(),
+    return _PolicyAnalyzerServicer(guardrails.PACK_NAME, "0.1.0", guardrails.policies(AS_OF),
                                    pulumi_policy.EnforcementLevel.MANDATORY)
 
 
@@ -113,9 +116,9 @@ def entry(document: dict, type_: str, spoke: bool = True) -> dict:
 
 
 def test_the_pack_enforces_every_rule_of_fleet_rules() -> None:
-    policies = {p.name: p for p in guardrails.policies()}
-    assert sorted(policies) == sorted(r.id for r in rules.RESOURCE_RULES)
-    for rule in rules.RESOURCE_RULES:
+    policies = {p.name: p for p in guardrails.policies(AS_OF)}
+    assert sorted(policies) == sorted(r.id for r in rules.resource_rules(AS_OF))
+    for rule in rules.resource_rules(AS_OF):
         kind = pulumi_policy.StackValidationPolicy if rule.needs_stack else pulumi_policy.ResourceValidationPolicy
         assert isinstance(policies[rule.id], kind), rule.id
 
@@ -179,10 +182,12 @@ def test_the_stack_policies_see_companion_resources(analyzer, prod_synth: dict) 
     assert "the eks-pod-identity-agent add-on (aws.eks.Addon) on this cluster is missing" in identity[0].message
 
 
-def test_the_pack_starts_and_serves_its_policies() -> None:
-    """policy/__main__.py as the Pulumi CLI starts it: it prints its port and answers the engine."""
+@contextlib.contextmanager
+def served_pack(as_of: str) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """policy/__main__.py as the Pulumi CLI starts it (FLEET_AS_OF from the CLI's environment): it
+    prints its port and answers the engine."""
     script = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")} | {AS_OF_VARIABLE: as_of}
     process = subprocess.Popen([sys.executable, "-c", script, str(POLICY_DIR)], cwd=POLICY_DIR, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -190,10 +195,40 @@ def test_the_pack_starts_and_serves_its_policies() -> None:
         assert ready, "the policy pack printed no port"
         port = int(process.stdout.readline())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(empty_pb2.Empty())
-        assert info.name == "fleet-guardrails"
-        assert sorted(p.name for p in info.policies) == sorted(r.id for r in rules.RESOURCE_RULES)
-        assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
     finally:
         process.kill()
         process.wait()
+
+
+def analyze_served(stub: analyzer_pb2_grpc.AnalyzerStub, entry: dict) -> list[proto.AnalyzeDiagnostic]:
+    request = proto.AnalyzeRequest(type=entry["type"], urn=entry["urn"], name=entry["name"],
+                                   properties=struct(entry["inputs"]))
+    return list(stub.Analyze(request).diagnostics)
+
+
+def test_the_pack_starts_and_serves_its_policies(prod_synth: dict) -> None:
+    with served_pack(AS_OF.isoformat()) as stub:
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+        assert info.name == "fleet-guardrails"
+        assert sorted(p.name for p in info.policies) == sorted(r.id for r in rules.resource_rules(AS_OF))
+        assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
+        assert analyze_served(stub, entry(prod_synth, "gcp:container/cluster:Cluster")) == []
+
+
+def test_the_pack_judges_the_calendar_at_fleet_as_of(prod_synth: dict) -> None:
+    """The day comes from the shell's input, as the program's does: 2031 is past 1.35's support."""
+    cluster = entry(prod_synth, "gcp:container/cluster:Cluster")
+    with served_pack("2031-06-01") as stub:
+        [diagnostic] = analyze_served(stub, cluster)
+    assert diagnostic.policyName == "supported-kubernetes-version"
+    assert "Kubernetes 1.35 is past end of support on gcp (standard support ended 2027-04-11)" in diagnostic.message
+
+
+def test_the_pack_refuses_a_malformed_fleet_as_of_in_one_line() -> None:
+    script = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+    run = subprocess.run([sys.executable, "-c", script, str(POLICY_DIR)], cwd=POLICY_DIR, capture_output=True,
+                         text=True, env={**os.environ, AS_OF_VARIABLE: "next week"}, timeout=120)
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr.splitlines() == ["FLEET_AS_OF: 'next week' is not a day: expected YYYY-MM-DD, the day the "
+                                       "Kubernetes support calendar is judged at (unset: today)"]
