@@ -105,21 +105,22 @@ import json, multiprocessing, sys, time
 from multiprocessing import forkserver
 from pathlib import Path
 from fleet.shards import plan_shards
+from fleet.spec.versions import AS_OF
 from fleet.stack import read_stack_file, plan_stack
 from fleet.synth.engine import run_program
 from fleet.synth.shards import PRELOAD, _run_all, reference_name
 started = time.perf_counter()
 folder, jobs = Path(sys.argv[1]), int(sys.argv[2])
 config, _ = read_stack_file(folder, "prod")
-plan = plan_stack(config, folder).plan
+plan = plan_stack(config, folder, AS_OF).plan
 multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
 forkserver.ensure_running()  # the SDKs imported once, before the clock of the parallel phase starts
-environment = run_program(folder, config)
+environment = run_program(folder, config, AS_OF)
 stacks = {reference_name(environment.project, config.stack): environment.outputs}
 configs = [config.of_shard(s.name) for s in plan_shards(plan, config.stack) if not s.is_hub]
 usage = []
 parallel = time.perf_counter()
-recordings = _run_all(folder, configs, stacks, jobs, usage)
+recordings = _run_all(folder, configs, stacks, AS_OF, jobs, usage)
 parallel = time.perf_counter() - parallel
 print(json.dumps({"resources": len(environment.records) + sum(len(r.records) for r in recordings),
                   "wall_s": time.perf_counter() - started, "parallel_wall_s": parallel,
