@@ -4,18 +4,21 @@ and the commands that write each step into the declaration. Dates and times are 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import textwrap
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fleet import rollout as rollouts
 from fleet.cli import main
 from fleet.plan import FleetPlan
 from fleet.rollout_command import edit_set, finish_rollout, set_reached
 from fleet.spec.models import Rollout
-from fleet.stack import plan_stack, read_stack_file
+from fleet.stack import PROJECT_DIR, plan_stack, read_stack_file
 
 DATA = Path(__file__).parent / "data"
 DEMO = DATA / "rollout"
@@ -267,7 +270,6 @@ def test_an_engine_upgrade_and_node_images_roll_with_the_revision(project):
 def test_the_previewed_diff_of_a_step_touches_only_its_wave(tmp_path):
     """What a reviewer sees: the synth diff of the canary step changes resources of the canary only
     (nothing added, replaced or deleted), through the real program under the mock engine."""
-    from fleet.stack import PROJECT_DIR
     from fleet.synth import synthesize
     from fleet.synth.diff import diff_synth
 
@@ -317,7 +319,6 @@ def test_a_gke_node_version_rolls_with_its_wave_only(tmp_path):
     """A revision that differs only in nodeImages.gkeNodeVersion: the step reaching the wave of the GKE
     cluster (firsts) pins that cluster's node pools, held by their maintenance exclusion; the wave's
     other resources only follow the template name; nothing is added, replaced or deleted."""
-    from fleet.stack import PROJECT_DIR
     from fleet.synth import synthesize
     from fleet.synth.diff import diff_synth
 
@@ -350,3 +351,46 @@ def test_a_gke_node_version_rolls_with_its_wave_only(tmp_path):
         for pool in ("system", "general")}
     pools = [r for r in synths[1]["resources"] if r["type"] == "gcp:container/nodePool:NodePool"]
     assert pools and {r["inputs"]["version"] for r in pools} == {"1.35.1-gke.1396002"}
+
+
+# --- the README's worked example --------------------------------------------------------------
+
+
+def _readme_example() -> tuple[dict, str]:
+    """The revision's nodeImages and the rollout block, as the README's "Upgrading the fleet" gives them."""
+    section = (PROJECT_DIR / "README.md").read_text().split("### Upgrading the fleet", 1)[1]
+    node_images = yaml.safe_load(re.search(r"`nodeImages: (\{[^`]+\})`", section).group(1))
+    block = re.search(r"```yaml\n(.*?)\n *```", section, re.S).group(1)
+    return node_images, textwrap.dedent(block)
+
+
+def _example_project(folder: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(PROJECT_DIR / name, folder / name)
+    shutil.copytree(PROJECT_DIR / "blueprints", folder / "blueprints")
+    node_images, rollout = _readme_example()
+    blueprints = folder / "blueprints" / "production.yaml"
+    first = blueprints.read_text().split("\n---\n", 1)[0]
+    revision = first.replace("name: production-blueprint\n", "name: production-blueprint-v2\n", 1).replace(
+        "spec:\n", "spec:\n  nodeImages: " + json.dumps(node_images) + "\n", 1)
+    blueprints.write_text(blueprints.read_text() + "\n---\n" + revision.split("\n", 1)[1] + "\n")
+    stack = folder / "Pulumi.prod.yaml"
+    block = "".join(" " * 8 + line + "\n" for line in rollout.splitlines())
+    stack.write_text(stack.read_text().replace("        loadBalancing:\n", block + "        loadBalancing:\n", 1))
+
+
+def test_the_readme_worked_example_passes_the_pull_request_check_and_moves_only_the_canary(
+        tmp_path, monkeypatch, capsys):
+    base, head = tmp_path / "base", tmp_path / "head"
+    base.mkdir()
+    _example_project(base)
+    shutil.copytree(base, head)
+    monkeypatch.chdir(head)
+    assert main(["rollout", "advance", "--stack", "prod", "--as-of", DAY]) == 0
+    assert "reached wave 1 of 4 'canary': production-fleet-us-east-01" in capsys.readouterr().out
+    assert main(["validate", "--stack", "prod", "--as-of", DAY, "--base", str(base)]) == 0, capsys.readouterr()
+    before, after = _plan(base), _plan(head)
+    assert _changed(before, after) == {"production-fleet-us-east-01"}
+    canary = next(c for c in after.clusters if c.name == "production-fleet-us-east-01")
+    assert (canary.template, canary.wave, canary.node_release_version) == (
+        "production-blueprint-v2", "canary", _readme_example()[0]["eksReleaseVersion"])
