@@ -684,24 +684,21 @@ def _check_node_images(member: _Member, spec: TemplateSpec, context: _Context, u
     if minor is None:
         return True
     kubernetes = f"{minor[0]}.{minor[1]}"
-    release = spec.node_images.eks_release_version
-    if member.provider == "aws" and release and not release.startswith(f"{kubernetes}."):
-        # An EKS AMI release belongs to one Kubernetes minor; node groups run the cluster's minor
-        # (pulumi_aws eks.NodeGroup release_version: "AMI version ... for Kubernetes version").
-        context.template_problem(member.template, "spec.nodeImages.eksReleaseVersion",
-                                 f"AMI release {release} is not a release of Kubernetes {kubernetes} "
-                                 f"(spec.version); use a {kubernetes}.x-YYYYMMDD release of the EKS "
-                                 "optimized AL2023 AMI", user)
-        return False
-    node = spec.node_images.gke_node_version
-    if member.provider == "gcp" and node and not node.startswith(f"{kubernetes}."):
-        # GKE nodes "cannot be newer than the control plane version"
-        # (https://cloud.google.com/kubernetes-engine/versioning); the control plane runs spec.version.
-        context.template_problem(member.template, "spec.nodeImages.gkeNodeVersion",
-                                 f"GKE version {node} is not a version of Kubernetes {kubernetes} (spec.version), "
-                                 f"the minor the control plane runs; use a {kubernetes}.x-gke.N version "
-                                 "(`gcloud container get-server-config` lists them)", user)
-        return False
+    # (cloud, field, pinned value, what it must be): a node image belongs to one Kubernetes minor.
+    # EKS: an AMI release is "AMI version ... for Kubernetes version" (pulumi_aws eks.NodeGroup
+    # release_version). GKE: nodes "cannot be newer than the control plane version"
+    # (https://cloud.google.com/kubernetes-engine/versioning), and the control plane runs spec.version.
+    pins = (("aws", "eksReleaseVersion", spec.node_images.eks_release_version,
+             f"AMI release {{}} is not a release of Kubernetes {kubernetes} (spec.version); use a "
+             f"{kubernetes}.x-YYYYMMDD release of the EKS optimized AL2023 AMI"),
+            ("gcp", "gkeNodeVersion", spec.node_images.gke_node_version,
+             f"GKE version {{}} is not a version of Kubernetes {kubernetes} (spec.version), the minor the "
+             f"control plane runs; use a {kubernetes}.x-gke.N version (`gcloud container get-server-config` "
+             "lists them)"))
+    for cloud, name, pinned, message in pins:
+        if member.provider == cloud and pinned and not pinned.startswith(f"{kubernetes}."):
+            context.template_problem(member.template, f"spec.nodeImages.{name}", message.format(pinned), user)
+            return False
     return True
 
 

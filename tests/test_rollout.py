@@ -267,24 +267,30 @@ def test_an_engine_upgrade_and_node_images_roll_with_the_revision(project):
     assert (waiting.gitops.flux_version, waiting.node_release_version) == ("2.9.x", None)
 
 
-def test_the_previewed_diff_of_a_step_touches_only_its_wave(tmp_path):
-    """What a reviewer sees: the synth diff of the canary step changes resources of the canary only
-    (nothing added, replaced or deleted), through the real program under the mock engine."""
+def _step_synths(tmp_path: Path, declaration_text: str, steps: tuple[int, ...]) -> list[dict]:
+    """The staging stack synthesised with the demo declaration at each `reached` of `steps`, through
+    the real program under the mock engine."""
     from fleet.synth import synthesize
-    from fleet.synth.diff import diff_synth
 
     synths = []
-    for reached in (0, 1):
+    for reached in steps:
         declaration = tmp_path / f"fleet-{reached}.yaml"
-        text = (DEMO / "fleet.yaml").read_text()
-        declaration.write_text(edit_set(text, "demo", set_reached(reached)))
+        declaration.write_text(edit_set(declaration_text, "demo", set_reached(reached)))
         config, problems = read_stack_file(PROJECT_DIR, "staging")
         assert not problems
         out = tmp_path / f"synth-{reached}"
         result = synthesize(PROJECT_DIR, config.with_declaration_files([str(declaration)]), out)
         assert not result.problems and result.program_error is None, result.problems or result.program_error
         synths.append(json.loads((out / "resources.json").read_text()))
-    diff = diff_synth(*synths)
+    return synths
+
+
+def test_the_previewed_diff_of_a_step_touches_only_its_wave(tmp_path):
+    """What a reviewer sees: the synth diff of the canary step changes resources of the canary only
+    (nothing added, replaced or deleted), through the real program under the mock engine."""
+    from fleet.synth.diff import diff_synth
+
+    diff = diff_synth(*_step_synths(tmp_path, (DEMO / "fleet.yaml").read_text(), (0, 1)))
     assert diff.changes and {c.action for c in diff.changes} == {"change"}
     assert [c.name for c in diff.changes if not c.name.startswith("demo-us-east-01-")] == []
     assert any(c.name == "demo-us-east-01-eks" and "inputs.version" in c.fields for c in diff.changes)
@@ -319,7 +325,6 @@ def test_a_gke_node_version_rolls_with_its_wave_only(tmp_path):
     """A revision that differs only in nodeImages.gkeNodeVersion: the step reaching the wave of the GKE
     cluster (firsts) pins that cluster's node pools, held by their maintenance exclusion; the wave's
     other resources only follow the template name; nothing is added, replaced or deleted."""
-    from fleet.synth import synthesize
     from fleet.synth.diff import diff_synth
 
     text = (DEMO / "fleet.yaml").read_text().replace('''  version: "1.36"
@@ -329,16 +334,7 @@ def test_a_gke_node_version_rolls_with_its_wave_only(tmp_path):
     cni: cilium
   nodeImages:
     gkeNodeVersion: 1.35.1-gke.1396002''')
-    synths = []
-    for reached in (1, 2):  # canary reached; then firsts
-        declaration = tmp_path / f"fleet-{reached}.yaml"
-        declaration.write_text(edit_set(text, "demo", set_reached(reached)))
-        config, problems = read_stack_file(PROJECT_DIR, "staging")
-        assert not problems
-        out = tmp_path / f"synth-{reached}"
-        result = synthesize(PROJECT_DIR, config.with_declaration_files([str(declaration)]), out)
-        assert not result.problems and result.program_error is None, result.problems or result.program_error
-        synths.append(json.loads((out / "resources.json").read_text()))
+    synths = _step_synths(tmp_path, text, (1, 2))  # canary reached; then firsts
     diff = diff_synth(*synths)
     assert diff.changes and {c.action for c in diff.changes} == {"change"}
     wave = WAVES["firsts"]  # demo-eu-west-01 (AKS), demo-us-central-01 (GKE)
