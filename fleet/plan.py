@@ -281,7 +281,7 @@ def _unique_sets(cluster_sets: Sequence[Located], context: _Context) -> list[Loc
 def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
     cluster_set = located.model
     assert isinstance(cluster_set, ClusterSet)
-    members = _rolled_out(_hub_member(located, context) + _spoke_members(located, context), located, context)
+    members, target = _rolled_out(_hub_member(located, context) + _spoke_members(located, context), located, context)
     if cluster_set.spec.repository is None and context.settings.repository is None:
         context.problem(located, "spec.repository",
                         "no fleet repository: set spec.repository.url here or fleet:repository in the stack")
@@ -291,6 +291,8 @@ def _expand_set(located: Located, context: _Context) -> list[ClusterPlan]:
     hub = next((m for m in members if m.role == "hub"), None)
     environment = (cluster_set.spec.environment or context.settings.environment
                    or environment_for_stack(context.stack))
+    if target is not None:
+        _check_rollout_target(members, target, environment, located, context)
     plans = []
     for member in members:
         plan = _plan_member(member, cluster_set, environment, hub, context, located)
@@ -335,13 +337,15 @@ def _check_reachability(plans: Sequence[ClusterPlan], members: Sequence[_Member]
             context.problem(located, f"{where[plan.name]}.template", message)
 
 
-def _rolled_out(members: list[_Member], located: Located, context: _Context) -> list[_Member]:
-    """Members with their rollout wave, those of reached waves on the new revision (fleet.rollout)."""
+def _rolled_out(members: list[_Member], located: Located,
+                context: _Context) -> tuple[list[_Member], Located | None]:
+    """Members with their rollout wave, those of reached waves on the new revision (fleet.rollout),
+    and the new revision (None without a valid rollout)."""
     cluster_set = located.model
     assert isinstance(cluster_set, ClusterSet)
     rollout = cluster_set.spec.rollout
     if rollout is None:
-        return members
+        return members, None
     new = _template(rollout.to, located, "spec.rollout.to", context)
     _template(rollout.from_, located, "spec.rollout.from", context)
     candidates = [rollouts.Candidate(m.name, m.region, m.index, m.role, m.provider, m.labels,
@@ -350,7 +354,7 @@ def _rolled_out(members: list[_Member], located: Located, context: _Context) -> 
     for problem in problems:
         context.problem(located, problem.path, problem.message)
     if new is None or problems:
-        return members
+        return members, None
     result = []
     for member in members:
         index = rollouts.wave_index_of(plans, member.name)
@@ -359,7 +363,19 @@ def _rolled_out(members: list[_Member], located: Located, context: _Context) -> 
             continue
         template = new if index < rollout.reached else member.template
         result.append(replace(member, template=template, wave=plans[index].name))
-    return result
+    return result, new
+
+
+def _check_rollout_target(members: list[_Member], target: Located, environment: str, located: Located,
+                          context: _Context) -> None:
+    """The new revision on every cluster it is yet to reach, from the pull request that declares the
+    rollout on: a version, node image or Cilium release it cannot run is refused before any wave
+    moves (the reached waves' clusters are planned with it and checked there)."""
+    model = target.model
+    assert isinstance(model, ClusterTemplate)
+    for member in members:
+        if member.wave is not None and member.template is not target:
+            _check_template_on_cloud(replace(member, template=target), model, environment, context, located)
 
 
 def _hub_member(located: Located, context: _Context) -> list[_Member]:

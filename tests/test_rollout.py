@@ -102,6 +102,20 @@ def test_a_rollout_with_unknown_templates_is_refused_by_validate(project, capsys
     assert "spec.rollout.to: unknown template 'base-v3' (did you mean 'base-v2'?)" in capsys.readouterr().err
 
 
+def test_the_new_revision_is_checked_on_every_cluster_it_will_reach_before_any_wave_moves(project, capsys):
+    """reached: 0 moves nothing, yet a revision the GKE cluster cannot run is refused in the pull
+    request that declares the rollout, not on the step that reaches its wave."""
+    path = project / "fleet.yaml"
+    revision = '  version: "1.36"\n  networking:'
+    pinned = '  version: "1.36"\n  nodeImages:\n    gkeNodeVersion: 1.35.1-gke.1396002\n  networking:'
+    path.write_text(path.read_text().replace(revision, pinned, 1))
+    assert main(["validate", "--as-of", DAY]) == 1
+    err = capsys.readouterr().err
+    assert ("ClusterTemplate/base-v2: spec.nodeImages.gkeNodeVersion: GKE version 1.35.1-gke.1396002 is not a "
+            "version of Kubernetes 1.36") in err
+    assert "spec.regions[2]" in err, err
+
+
 # --- every transition: what each step changes ------------------------------------------------
 
 
