@@ -221,6 +221,12 @@ def load_declaration(config: StackConfig, settings: StackSettings,
     trouble = [Problem(display_path(p.file), p.document, p.path, p.message) for p in trouble]
     inline = [RawDocument(config.source, body) for body in settings.documents]
     declaration, parse_problems = parse_documents([*found, *inline])
+    read = [display_path(str(path)) for path in paths]
+    read += [f"{config.source} ({NAMESPACE}:documents)"] if inline else []
+    if read and not declaration.cluster_sets and not (problems or trouble or parse_problems):
+        parse_problems.append(Problem(read[0], "", "", f"no ClusterSet document in {', '.join(read)}; add one "
+                                      "(apiVersion: fleet.example.com/v1, kind: ClusterSet) naming the regions, "
+                                      "templates and clouds of the fleet"))
     return declaration, problems + trouble + parse_problems
 
 

@@ -290,8 +290,9 @@ def test_declaration_file_garbage(command, name, tmp_path, capsys):
     bad = _write(tmp_path / "bad.yaml", GARBAGE[name])
     extra = ["--out", str(tmp_path / "out")] if command == "synth" else []
     line = refused_problems([command, "--stack", "staging", "-f", str(bad), *extra], capsys, tmp_path)
-    if name != "empty":  # an empty file is "no ClusterSet document found in the declaration"
-        assert line.startswith(f"{bad}: "), line
+    assert line.startswith(f"{bad}: "), line
+    if name == "empty":
+        assert f"no ClusterSet document in {bad}; add one" in line, line
 
 
 @pytest.mark.parametrize("command", ["validate", "plan", "synth"])
