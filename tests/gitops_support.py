@@ -243,3 +243,18 @@ INTENDED: dict[str, Callable[[ClusterPlan], bool]] = {
     "production-guardrails": lambda c: c.environment == "production",
     "compliance-gdpr": lambda c: c.identity.get("COMPLIANCE") == "gdpr",
 }
+
+
+def synth_both_ways(source: Path) -> tuple[dict, dict[str, dict], Any]:
+    """One run of the real program over the declaration file `source` with prod's settings: the synth
+    document as written (secrets redacted), every resource's inputs revealed by name, and the plan."""
+    from fleet.synth import synthesize
+    from fleet.synth.output import synth_document
+
+    config, _ = read_stack_file(PROJECT_DIR, "prod")
+    result = synthesize(PROJECT_DIR, config.with_declaration_files([str(source)]))
+    assert not result.problems and result.program_error is None, result.program_error
+    redacted = json.loads(json.dumps(synth_document(result.recording, result.stack.plan)))
+    revealed = synth_document(result.recording, result.stack.plan, show_secrets=True)
+    return redacted, {r["name"]: r["inputs"] for r in revealed["resources"]}, result.stack.plan
+

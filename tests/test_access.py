@@ -22,11 +22,15 @@ from fleet.clouds.gcp import GOOGLE_TRUST_SERVICES_ROOTS
 from fleet.gitops import hub
 from fleet.recorded import Stack
 from fleet.spec.versions import AS_OF
-from fleet.stack import PROJECT_DIR, read_stack_file
-from fleet.synth import synthesize
 from fleet.synth.diff import diff_synth
-from fleet.synth.output import synth_document
-from tests.gitops_support import has_crd, is_core, kubernetes_objects, normalise_numbers, validate_custom
+from tests.gitops_support import (
+    has_crd,
+    is_core,
+    kubernetes_objects,
+    normalise_numbers,
+    synth_both_ways,
+    validate_custom,
+)
 from tests.helpers import cluster_set, plan_documents, template
 from tests.test_gitops_schemas import KUBERNETES_VERSION, unredacted_shape
 
@@ -163,12 +167,8 @@ def _gateway_declaration() -> str:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, dict]]:
     source = tmp_path_factory.mktemp("gateway") / "gateway.yaml"
     source.write_text(_gateway_declaration())
-    config, _ = read_stack_file(PROJECT_DIR, "prod")
-    result = synthesize(PROJECT_DIR, config.with_declaration_files([str(source)]))
-    assert not result.problems and result.program_error is None, result.program_error
-    redacted = json.loads(json.dumps(synth_document(result.recording, result.stack.plan)))
-    revealed = synth_document(result.recording, result.stack.plan, show_secrets=True)
-    return redacted, {r["name"]: r["inputs"] for r in revealed["resources"]}
+    redacted, revealed, _ = synth_both_ways(source)
+    return redacted, revealed
 
 
 @pytest.mark.parametrize(("cloud", "engine", "region"),

@@ -22,10 +22,7 @@ from fleet.gitops.identity import addons_path
 from fleet.plan import FleetPlan
 from fleet.rules import check_synth
 from fleet.spec.versions import AS_OF
-from fleet.stack import PROJECT_DIR, read_stack_file
-from fleet.synth import synthesize
 from fleet.synth.fakes.kubernetes import RESOURCES
-from fleet.synth.output import synth_document
 from tests.conftest import synth_to
 from tests.gitops_support import (
     argocd_registrations,
@@ -34,6 +31,7 @@ from tests.gitops_support import (
     kubernetes_objects,
     normalise_numbers,
     objects_by,
+    synth_both_ways,
     validate_custom,
 )
 from tests.test_gitops_schemas import KUBERNETES_VERSION, NO_SCHEMA, unredacted_shape
@@ -104,12 +102,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Flee
     folder = tmp_path_factory.mktemp("gitops-matrix")
     source = folder / "matrix.yaml"
     source.write_text(declaration())
-    config, _ = read_stack_file(PROJECT_DIR, "prod")
-    result = synthesize(PROJECT_DIR, config.with_declaration_files([str(source)]))
-    assert not result.problems and result.program_error is None, result.program_error
-    redacted = json.loads(json.dumps(synth_document(result.recording, result.stack.plan)))
-    revealed = synth_document(result.recording, result.stack.plan, show_secrets=True)
-    return redacted, {r["name"]: r["inputs"] for r in revealed["resources"]}, result.stack.plan
+    return synth_both_ways(source)
 
 
 @pytest.fixture(scope="module")
